@@ -1,0 +1,126 @@
+"""The verbs of the ``mmae`` command; each takes the parsed argparse namespace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mmae.engine import checkpoint as ck
+from mmae.engine.config import parse_set, resolve_config, settings_help
+from mmae.errors import ConfigError, DataError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``mmae train``."""
+    from mmae.engine.train import train
+
+    if args.help_settings:
+        print(settings_help(args.model))
+        return 0
+    progress = not args.quiet
+    if args.resume:
+        run = Path(args.resume)
+        cfg = ck.load_config(run)
+        extra = parse_set(args.sets)
+        if set(extra) - {"epochs"}:
+            raise ConfigError("--resume only accepts --set epochs=N (to extend a run)")
+        if "epochs" in extra:
+            cfg.epochs = int(extra["epochs"])
+        if not (run / ck.CHECKPOINT).is_file():
+            raise ConfigError(f"--resume {run}: no {ck.CHECKPOINT} yet; start the run again")
+        train(cfg, run, resume=True, progress=progress)
+        print(f"resumed and finished: {run}")
+        return 0
+    if not args.data or not args.out:
+        raise ConfigError("mmae train needs --data PATH and --out RUN (or --resume RUN)")
+    data = Path(args.data)
+    if not data.exists():
+        raise DataError(f"--data {data} does not exist")
+    cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
+                         data=str(data.resolve()))
+    run = ck.prepare_out_dir(Path(args.out), args.overwrite)
+    train(cfg, run, progress=progress)
+    print(f"trained {cfg.model} ({cfg.epochs} epochs) -> {run}")
+    return 0
+
+
+def _out_dir(path: Path, overwrite: bool) -> Path:
+    return ck.prepare_out_dir(path, overwrite, what="output folder")
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """``mmae test``."""
+    from mmae.engine.evaluate import run_test
+    from mmae.engine.report import format_metrics
+
+    run = Path(args.run)
+    ck.load_config(run)  # clear error before anything else
+    out = _out_dir(Path(args.out) if args.out else run / "test", args.overwrite)
+    metrics = run_test(run, Path(args.data) if args.data else None, out, progress=not args.quiet)
+    print(format_metrics(metrics))
+    print(f"wrote {out / 'metrics.json'}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``mmae predict``."""
+    from mmae.engine.predict import run_predict
+
+    out = _out_dir(Path(args.out), args.overwrite)
+    rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
+                       progress=not args.quiet)
+    flagged = sum(1 for r in rows if r["anomalous"] == 1)
+    print(f"scored {len(rows)} images, {flagged} anomalous -> {out / 'scores.csv'}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """``mmae synth image|video``."""
+    out = Path(args.out)
+    _out_dir(out, args.overwrite)
+    if args.what == "image":
+        from mmae.data.synth_image import generate_synthetic_images
+
+        kw = {} if args.categories is None else {"categories": args.categories}
+        cats = generate_synthetic_images(out, seed=args.seed, **kw)
+        print(f"wrote {len(cats)} categories to {out}: {', '.join(Path(c).name for c in cats)}")
+    else:
+        if args.categories is not None:
+            raise ConfigError("--categories applies to `mmae synth image` only")
+        from mmae.data.synth_video import generate_synthetic_video
+
+        root = generate_synthetic_video(out, seed=args.seed)
+        print(f"wrote synthetic video dataset to {root}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``mmae demo``."""
+    from mmae.engine.demo import run_demo
+
+    run_demo(Path(args.out), video=args.video, model=args.model, seed=args.seed,
+             sets=parse_set(args.sets), overwrite=args.overwrite, progress=not args.quiet)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """``mmae data PATH [--json]``."""
+    from mmae.engine.report import describe, format_description
+
+    path = Path(args.path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    info = describe(path, layout=args.layout)
+    print(json.dumps(info, indent=2) if args.json else format_description(info))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``mmae models``."""
+    from mmae.models.registry import get_spec, list_models
+
+    for name in list_models():
+        spec = get_spec(name)
+        print(f"{name:10s} {spec.kind:6s} {spec.description}")
+    return 0

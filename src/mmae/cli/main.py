@@ -1,0 +1,148 @@
+"""``mmae`` command line: train, test, predict, synth, demo, data, models.
+
+Every user error (bad file, unknown option value, existing output folder) prints one line
+``mmae: error: ...`` and exits with code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from mmae import __version__
+from mmae.cli import commands
+from mmae.errors import MMAEError
+
+EPILOG = "Run `mmae VERB --help` for the options of each verb."
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mmae`` command."""
+    parser = argparse.ArgumentParser(
+        prog="mmae",
+        description="Unsupervised anomaly detection and localization in images and video with "
+                    "multi-scale memory-augmented autoencoders (MMAE, MemAE, AE, SSIM-AE, VAE).",
+        epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"mmae {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = sub.add_parser("train", help="train a model on normal data",
+                       description="Train a model on the normal (training) images or videos of a "
+                                   "dataset. Writes checkpoint.pt, config.yaml, train_log.jsonl "
+                                   "and thresholds.json into --out.")
+    p.add_argument("--data", help="dataset: an MVTec AD category folder, a folder of good images, "
+                                  "or a video dataset folder (UCSDped2, Avenue, shanghaitech, "
+                                  "frames layout); required unless --resume")
+    p.add_argument("--model", default="mmae",
+                   help="model name (see `mmae models`; default: mmae)")
+    p.add_argument("--preset", default=None,
+                   help="settings preset: cpu (default, small and fast), paper (the paper's "
+                        "settings) or a YAML file")
+    p.add_argument("--out", help="run folder to create (refused if it exists and is not empty, "
+                                 "unless --overwrite)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set epochs=10 --set image_size=128 "
+                        "(repeatable; --help-settings lists every key)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last "
+                                                   "checkpoint (model, optimizer, epoch, RNG)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder (the old one is kept as <out>.old)")
+    p.add_argument("--no-test", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--help-settings", action="store_true",
+                   help="list every --set key with its default for --model, then exit")
+    _common(p)
+
+    p = sub.add_parser("test", help="evaluate a trained run on a test split",
+                       description="Score the test split of a dataset with a trained run and write "
+                                   "metrics.json, scores.csv and pictures (images: image/pixel "
+                                   "AUROC, AU-PRO@0.3, per-defect; video: frame AUC micro/macro, "
+                                   "per-video curves).")
+    p.add_argument("--run", required=True, help="run folder written by `mmae train`")
+    p.add_argument("--data", help="dataset to test on (default: the run's training dataset)")
+    p.add_argument("--out", help="output folder (default: RUN/test)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing non-empty output folder")
+    _common(p)
+
+    p = sub.add_parser("predict", help="score new images: CSV of scores and heatmap overlays",
+                       description="Score images (files or folders) with a trained run. Writes "
+                                   "scores.csv (path, score, threshold, anomalous) and one heatmap "
+                                   "overlay PNG per image. Unreadable files are skipped with a "
+                                   "warning.")
+    p.add_argument("--run", required=True, help="run folder written by `mmae train`")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("--out", required=True, help="output folder for scores.csv and heatmaps")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="image-score threshold (default: the run's F1 threshold from `mmae test` "
+                        "if any, else its percentile of normal training scores)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing non-empty output folder")
+    _common(p)
+
+    p = sub.add_parser("synth", help="generate a synthetic dataset",
+                       description="Write a deterministic synthetic dataset: `image` (MVTec AD "
+                                   "layout) or `video` (UCSD Ped2 layout).")
+    p.add_argument("what", choices=["image", "video"], help="image or video")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--categories", type=int, default=None,
+                   help="image only: number of categories (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    _common(p)
+
+    p = sub.add_parser("demo", help="synthetic data -> train -> test -> metrics table and picture",
+                       description="End-to-end demo on built-in synthetic data: generate, train "
+                                   "with the cpu preset, test, print the metrics table and write "
+                                   "a PNG grid (input / reconstruction / ground truth / heatmap).")
+    p.add_argument("--out", default="runs/demo", help="demo folder (default runs/demo)")
+    p.add_argument("--model", default=None, help="model (default: mmae, or mmae3d with --video)")
+    p.add_argument("--video", action="store_true", help="the video demo (synthetic Ped2 layout)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training setting (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
+    _common(p)
+
+    p = sub.add_parser("data", help="describe a dataset folder",
+                       description="Describe a dataset: layout, splits, image/video counts per "
+                                   "class, sizes, masks or labels found.")
+    p.add_argument("path", help="dataset folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--layout", default="auto",
+                   help="video layout: auto, ucsd, avenue, shanghaitech, frames")
+    _common(p)
+
+    p = sub.add_parser("models", help="list the registered models",
+                       description="List the registered models and their kind.")
+    _common(p)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mmae`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.debug:
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"mmae: warning: {msg}\n"
+    try:
+        return int(getattr(commands, f"cmd_{args.verb}")(args) or 0)
+    except MMAEError as exc:
+        if args.debug:
+            raise
+        print(f"mmae: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmae: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Everything around the pure models: config, training, checkpoints, scoring, evaluation, plots."""

@@ -1,0 +1,87 @@
+"""Device, mixed precision and distributed (torchrun) set-up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from mmae.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a run computes."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None  # bf16 autocast on CUDA, None on CPU
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes files and prints progress."""
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast where enabled, else a no-op context."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU. Raises ConfigError for an unavailable device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"setting device={name!r}: not a device name (auto, cpu, cuda, cuda:N)")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"setting device={name!r}: CUDA is not available on this machine")
+    return dev
+
+
+def setup_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+    """Initialise torch.distributed when launched by ``torchrun`` (NCCL on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    dev = pick_device(device)
+    if world > 1:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local)
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    use_bf16 = amp == "bf16" or (amp == "auto" and dev.type == "cuda")
+    if use_bf16 and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        use_bf16 = False
+    return Runtime(dev, torch.bfloat16 if use_bf16 else None, rank, world)
+
+
+def teardown_runtime(rt: Runtime) -> None:
+    """Destroy the process group if one was created."""
+    if rt.world_size > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put a model in eval mode under no_grad, restoring its mode afterwards."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was)

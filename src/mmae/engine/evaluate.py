@@ -1,0 +1,170 @@
+"""``mmae test``: score a test split, compute metrics, write ``metrics.json``, CSVs and pictures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmae import metrics as M
+from mmae.engine import plots
+from mmae.engine.checkpoint import atomic_write_text, save_thresholds
+from mmae.engine.config import RunConfig
+from mmae.engine.datasets import build_dataset
+from mmae.engine.runs import load_run
+from mmae.engine.scoring import resize_map, score_images
+from mmae.errors import DataError
+
+
+def _safe(fn, *args, **kwargs) -> float | None:
+    """A metric, or None where the data cannot define it (e.g. no anomalous image)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(fn(*args, **kwargs))
+    except (DataError, ValueError):
+        return None
+
+
+def image_metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray],
+                  maps: list[np.ndarray], fpr_limit: float) -> dict[str, float | None]:
+    """Image AUROC, pixel AUROC and AU-PRO of one set of images."""
+    return {
+        "image_auroc": _safe(M.image_auroc, labels, scores),
+        "pixel_auroc": _safe(M.pixel_auroc, masks, maps),
+        "au_pro": _safe(M.au_pro, masks, maps, fpr_limit=fpr_limit),
+    }
+
+
+def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
+                progress: bool = True, grid_rows: int = 6) -> dict[str, Any]:
+    """Evaluate an image run on the test split of ``data``; returns the metrics dict."""
+    ds = build_dataset(cfg, "test", data, progress=progress)
+    n = len(ds)
+    if n == 0:
+        raise DataError(f"no test images found in {data}")
+    scored, _ = score_images(model, ds, cfg, device)
+    labels = np.array([r.label for r in ds.records], dtype=np.int64)
+    defects = [r.defect for r in ds.records]
+    masks = [ds.load_mask(i) for i in range(n)]
+    eval_maps = [resize_map(scored.maps[i], masks[i].shape) for i in range(n)]
+
+    result: dict[str, Any] = {"model": cfg.model, "run": str(run), "data": str(data),
+                              "num_images": n, "num_anomalous": int(labels.sum())}
+    result.update(image_metrics(labels, scored.scores, masks, eval_maps, cfg.fpr_limit))
+    f1 = thr = None
+    if 0 < labels.sum() < n:
+        f1, thr = M.f1_max(labels, scored.scores)
+        result["image_f1_max"] = float(f1)
+        result["image_threshold_f1"] = float(thr)
+        save_thresholds(run, {"image_f1": {"value": float(thr), "method": "f1_max",
+                                           "data": str(data)}})
+    per: dict[str, Any] = {}
+    good = [i for i in range(n) if labels[i] == 0]
+    for d in sorted(set(defects) - {"good"}):
+        idx = good + [i for i in range(n) if defects[i] == d]
+        per[d] = {"num_images": len(idx) - len(good)}
+        per[d].update(image_metrics(labels[idx], scored.scores[idx], [masks[i] for i in idx],
+                                    [eval_maps[i] for i in idx], cfg.fpr_limit))
+    result["per_defect"] = per
+    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit),
+                             "image_score": cfg.score_reduce,
+                             "smoothing_sigma": cfg.smoothing_sigma,
+                             "evaluation_resolution": "each ground-truth mask's own resolution "
+                                                      "(maps resized bilinearly to the mask)"}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+    threshold = thr if thr is not None else None
+    with open(out / "scores.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "defect", "label", "score", "predicted"])
+        for i, r in enumerate(ds.records):
+            pred = "" if threshold is None else int(scored.scores[i] >= threshold)
+            w.writerow([str(r.path), r.defect, int(r.label), f"{scored.scores[i]:.6g}", pred])
+    _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out, grid_rows)
+    return result
+
+
+def _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out: Path,
+                    rows: int) -> None:
+    """Grid of input / reconstruction / ground truth / heatmap overlay for a few images."""
+    import torch
+
+    from mmae.engine.device import eval_mode
+
+    order = [i for i in range(len(ds)) if labels[i] == 1][: rows - 1] + \
+            [i for i in range(len(ds)) if labels[i] == 0][:1]
+    if not order:
+        return
+    vmax = float(np.percentile(scored.maps, 99.9)) or 1.0
+    grid = []
+    with eval_mode(model):
+        x = torch.stack([ds[i]["image"] for i in order]).to(device)
+        rec = model(x).recon.float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)
+    for k, i in enumerate(order):
+        img = x[k].cpu().numpy().transpose(1, 2, 0)
+        grid.append([img, rec[k], plots.mask_outline(img, masks[i]),
+                     plots.overlay(img, scored.maps[i], 0.0, vmax)])
+    plots.save_grid(out / "grid.png", grid, ["input", "reconstruction", "ground truth", "heatmap"],
+                    row_labels=[defects[i] for i in order])
+
+
+def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
+               progress: bool = True) -> dict[str, Any]:
+    """Evaluate a video run: every test frame scored, micro and macro frame AUC."""
+    from mmae.engine.video_scoring import score_videos
+
+    vds = build_dataset(cfg, "test", data, progress=progress)
+    frame_scores, kept = score_videos(model, vds, cfg, device)
+    labels = [np.asarray(v.labels, dtype=np.int64) for v in vds.videos]
+    names = [v.name for v in vds.videos]
+    sc = [s[k] for s, k in zip(frame_scores, kept)]
+    lb = [lab[k] for lab, k in zip(labels, kept)]
+    result: dict[str, Any] = {"model": cfg.model, "run": str(run), "data": str(data),
+                              "layout": vds.layout, "label_source": vds.label_source,
+                              "num_videos": len(names),
+                              "num_frames_scored": int(sum(len(s) for s in sc))}
+    result["frame_auc_micro"] = _safe(M.frame_auc, sc, lb, average="micro")
+    result["frame_auc_macro"] = _safe(M.frame_auc, sc, lb, average="macro")
+    result["alignment_rule"] = cfg.frame_rule
+    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit),
+                             "clip_length": cfg.clip_length, "clip_stride": cfg.test_clip_stride,
+                             "clip_score": "mean squared error over the clip",
+                             "alignment_rule": cfg.frame_rule}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+    curves = out / "curves"
+    curves.mkdir(exist_ok=True)
+    for name, s, lab, k in zip(names, frame_scores, labels, kept):
+        reg = M.regularity(s[k]) if k.any() else np.zeros(0)
+        with open(curves / f"{name}.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["frame", "error", "anomaly_score", "label", "scored"])
+            j = 0
+            for t in range(len(s)):
+                a = ""
+                if k[t]:
+                    a = f"{1 - reg[j]:.6g}"
+                    j += 1
+                e = "" if not np.isfinite(s[t]) else f"{s[t]:.6g}"
+                w.writerow([t, e, a, int(lab[t]), int(k[t])])
+        full = np.full(len(s), np.nan)
+        full[k] = 1 - reg
+        plots.save_video_curve(curves / f"{name}.png", full, lab, f"{cfg.model}: {name}")
+    return result
+
+
+def run_test(run: Path, data: Path | None = None, out: Path | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """``mmae test``: evaluate a trained run; writes into ``out`` (default ``run/test``)."""
+    run = Path(run)
+    cfg, model, device = load_run(run)
+    data = Path(data) if data is not None else Path(cfg.data)
+    out = Path(out) if out is not None else run / "test"
+    if cfg.kind == "video":
+        return test_video(cfg, model, device, data, out, run, progress)
+    return test_images(cfg, model, device, data, out, run, progress)

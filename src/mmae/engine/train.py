@@ -1,0 +1,152 @@
+"""The training loop: plain PyTorch, reads top to bottom.
+
+``train(cfg, run)`` builds the data and the model, then loops over epochs; every ``save_every``
+epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state). Batches of epoch
+``e`` are a pure function of ``(seed, e)``, so ``resume`` replays an interrupted epoch exactly and
+ends with the weights an uninterrupted run would have. Launch with ``torchrun`` for several GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from mmae import __version__
+from mmae.engine import checkpoint as ck
+from mmae.engine.config import RunConfig
+from mmae.engine.datasets import batch_input, build_dataset, channels_of, clips
+from mmae.engine.device import Runtime, setup_runtime, teardown_runtime
+from mmae.engine.thresholds import calibrate_normal
+from mmae.engine.seed import epoch_generator, get_rng_state, seed_everything, seed_worker, set_rng_state
+from mmae.errors import MMAEError
+from mmae.models.registry import create_model
+
+
+class TrainingError(MMAEError):
+    """Training cannot go on (e.g. the loss became non-finite)."""
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rt: Runtime) -> list[list[int]]:
+    """Shuffled batches of one epoch (this rank's share); the last partial batch is kept."""
+    perm = torch.randperm(n, generator=epoch_generator(seed, epoch)).tolist()
+    perm = perm[rt.rank :: rt.world_size]
+    return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+
+
+def _loader(ds: Dataset, batches: list[list[int]], cfg: RunConfig, seed: int) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_sampler=batches, num_workers=cfg.num_workers,
+                      worker_init_fn=seed_worker, generator=g,
+                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def build_model(cfg: RunConfig) -> torch.nn.Module:
+    """The model a config describes."""
+    return create_model(cfg.model, **cfg.model_kwargs())
+
+
+def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True,
+          max_steps: int | None = None) -> Path:
+    """Train a model; returns the run folder.
+
+    Args:
+        cfg: Resolved config (``channels`` is filled from the data if ``None``).
+        run: Run folder (created by the caller; must hold ``checkpoint.pt`` when resuming).
+        resume: Continue from ``run/checkpoint.pt`` (model, optimizer, epoch, RNG state).
+        progress: Show a progress bar.
+        max_steps: Stop after this many optimizer steps in total (tests only).
+    """
+    run = Path(run)
+    rt = setup_runtime(cfg.device, cfg.amp)
+    seed_everything(cfg.seed)
+    data = build_dataset(cfg, "train", cache_dir=run / "cache", progress=progress and rt.is_main)
+    if cfg.channels is None:
+        cfg.channels = channels_of(data, cfg)
+    train_set = clips(data, cfg, train=True) if cfg.kind == "video" else data
+    if len(train_set) == 0:
+        raise TrainingError(f"no training samples in {cfg.data}")
+
+    model = build_model(cfg).to(rt.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start_epoch = 0
+    if resume:
+        state = ck.load_checkpoint(run / ck.CHECKPOINT)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"])
+        set_rng_state(state["rng"])
+    if rt.is_main:
+        ck.save_config(run, cfg)
+    net = model
+    if rt.world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+
+    steps_per_epoch = math.ceil(len(train_set) / rt.world_size / cfg.batch_size)
+    bar = tqdm(total=(cfg.epochs - start_epoch) * steps_per_epoch, disable=not (progress and rt.is_main),
+               desc=f"train {cfg.model}", unit="step", dynamic_ncols=True)
+    log_path = run / ck.LOG
+    step = 0
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs):
+        batches = _epoch_batches(len(train_set), cfg.batch_size, cfg.seed, epoch, rt)
+        sums: dict[str, float] = {}
+        seen, t0 = 0, time.perf_counter()
+        zero_rows: list[np.ndarray] = []
+        for batch in _loader(train_set, batches, cfg, cfg.seed + epoch):
+            x = batch_input(batch).to(rt.device, non_blocking=True)
+            with rt.autocast():
+                out = net(x)
+                losses = model.loss(x, out)
+            loss = losses["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss became non-finite ({loss.item()}) at epoch {epoch + 1}; training "
+                    f"stopped, the last good checkpoint in {run} is kept (try a lower lr)")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            n = x.shape[0]
+            seen += n
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+            if out.extras and "zero_row_fraction" in out.extras:
+                zero_rows.append(out.extras["zero_row_fraction"].detach().float().cpu().numpy())
+            step += 1
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{loss.item():.4g}",
+                            **{"samples/s": f"{rate:.0f}"})
+            bar.update(1)
+            if max_steps is not None and step >= max_steps:
+                break
+        record: dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()},
+                                  "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9)}
+        if zero_rows:
+            record["zero_row_fraction"] = np.mean(zero_rows, axis=0).round(4).tolist()
+        done = max_steps is not None and step >= max_steps
+        if rt.is_main:
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs or done:
+                ck.save_checkpoint(run / ck.CHECKPOINT, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "epoch": epoch + 1, "rng": get_rng_state(), "config": cfg.to_dict(),
+                    "mmae_version": __version__,
+                })
+        if done:
+            break
+    bar.close()
+    if rt.is_main and not (max_steps is not None and step >= max_steps):
+        calibrate_normal(run, cfg, model, data, rt.device)
+    teardown_runtime(rt)
+    return run

@@ -1,0 +1,62 @@
+"""Presets and --set resolution."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmae.engine.config import RunConfig, list_presets, parse_set, resolve_config
+from mmae.errors import ConfigError
+from mmae.models.registry import list_models, model_arguments
+
+
+def test_paper_preset_matches_reference_section_1():
+    cfg = resolve_config("mmae", "paper")
+    assert (cfg.image_size, cfg.epochs, cfg.batch_size) == (256, 2000, 64)
+    assert (cfg.lr, cfg.weight_decay) == (1e-4, 1e-5)
+    kw = cfg.model_kwargs()
+    assert kw["image_size"] == 256
+    assert (kw["num_scales"], kw["gamma"], kw["memory_size"], kw["latent_dim"]) == (5, 0.5, 60, 1024)
+    assert kw["latent"] == "vector"
+
+
+def test_cpu_is_default_and_set_overrides_win():
+    cfg = resolve_config("mmae", "cpu", parse_set(["epochs=3", "image_size=32", "lr=2e-3",
+                                                   "num_scales=2", "latent=spatial"]))
+    assert (cfg.epochs, cfg.image_size, cfg.lr) == (3, 32, 2e-3)
+    assert cfg.model_kwargs()["num_scales"] == 2
+    assert cfg.model_kwargs()["latent"] == "spatial"
+    assert cfg.model_kwargs()["image_size"] == 32
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (["epochz=3"], "unknown setting 'epochz'.*did you mean epochs"),
+    (["epochs=0"], "positive integer"),
+    (["epochs=abc"], "expected a int"),
+    (["lr=-1"], ">= 0"),
+    (["score_reduce=median"], "choose one of"),
+    (["noequals"], "expected key=value"),
+    (["channels=2"], "must be 1 or 3"),
+])
+def test_bad_settings_name_the_option(bad, msg):
+    with pytest.raises(ConfigError, match=msg):
+        resolve_config("mmae", "cpu", parse_set(bad))
+
+
+def test_unknown_model_and_preset():
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        resolve_config("nope", "cpu")
+    with pytest.raises(ConfigError, match="unknown preset 'fast'"):
+        resolve_config("mmae", "fast")
+
+
+@pytest.mark.parametrize("preset", ["cpu", "paper"])
+def test_every_model_resolves_with_every_preset(preset):
+    assert set(list_presets()) >= {"cpu", "paper"}
+    for name in list_models():
+        cfg = resolve_config(name, preset)
+        assert set(cfg.model_kwargs()) <= set(model_arguments(name))
+
+
+def test_config_dict_roundtrip():
+    cfg = resolve_config("mmae", "cpu", parse_set(["seed=7"]))
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
