@@ -1,0 +1,147 @@
+"""``describe_image_dataset``: a JSON-able summary of an image dataset folder (``mmae data``).
+
+Only file headers are read (no full decoding), so it is fast on large folders. Problems with
+single files (unreadable images, masks of the wrong size, masks that match no image) are
+reported in the summary instead of raised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mmae.data.image_io import is_grayscale_mode, read_image_info
+from mmae.data.image_layout import (
+    ImageScan,
+    image_layout,
+    mvtec_categories,
+    scan_image_split,
+)
+from mmae.errors import DataError
+
+_LIST_LIMIT = 20
+
+
+def _split_summary(scan: ImageScan) -> dict[str, Any]:
+    classes = Counter(r.defect for r in scan.records)
+    normal = sum(1 for r in scan.records if r.label == 0)
+    return {"images": len(scan.records), "normal": normal, "anomalous": len(scan.records) - normal,
+            "classes": dict(sorted(classes.items()))}
+
+
+def _scan_or_none(root: Path, split: str, **kwargs: Any) -> tuple[ImageScan | None, str | None]:
+    try:
+        return scan_image_split(root, split, **kwargs), None
+    except DataError as exc:
+        return None, str(exc)
+
+
+def describe_image_dataset(root: str | os.PathLike[str], *, category: str | None = None,
+                           abnormal_dir: str | os.PathLike[str] | None = None,
+                           mask_dir: str | os.PathLike[str] | None = None,
+                           normal_test_dir: str | os.PathLike[str] | None = None
+                           ) -> dict[str, Any]:
+    """Summarise an image dataset folder.
+
+    Args:
+        root: MVTec AD category, MVTec AD root or generic folder.
+        category: describe this category of an MVTec AD root instead of listing categories.
+        abnormal_dir: anomalous images (generic folder).
+        mask_dir: masks (generic folder).
+        normal_test_dir: normal test images (generic folder).
+
+    Returns:
+        ``{"kind": "image", "path", "layout", ...}``. For an MVTec AD root: ``categories`` (names)
+        and ``category_splits`` (image counts per category). Otherwise ``splits`` (``train`` /
+        ``test``: ``images``, ``normal``, ``anomalous``, ``classes`` per defect; ``None`` with a
+        ``notes`` entry when a split does not exist), ``image_sizes`` (distinct ``height`` x
+        ``width`` with counts), ``modes`` (Pillow modes with counts), ``channels`` (what
+        ``channels=None`` resolves to), ``masks`` (found / missing / orphans / bad: unreadable
+        or wrong size) and ``unreadable`` (files whose header cannot be read).
+
+    Raises:
+        DataError: ``root`` is missing, not a folder, or holds no images at all.
+    """
+    r = Path(root)
+    layout = image_layout(r)
+    out: dict[str, Any] = {"kind": "image", "path": str(r), "layout": layout}
+    if layout == "mvtec_root" and category is None:
+        cats = mvtec_categories(r)
+        out["categories"] = cats
+        splits: dict[str, Any] = {}
+        for cat in cats:
+            entry = {}
+            for split in ("train", "test"):
+                scan, _ = _scan_or_none(r / cat, split)
+                entry[split] = len(scan.records) if scan else 0
+            splits[cat] = entry
+        out["category_splits"] = splits
+        out["notes"] = [f"open one category for training, e.g. {r / cats[0]}"]
+        return out
+    kwargs = {"category": category, "abnormal_dir": abnormal_dir, "mask_dir": mask_dir,
+              "normal_test_dir": normal_test_dir}
+    scans: dict[str, ImageScan] = {}
+    notes: list[str] = []
+    out["splits"] = {}
+    for split in ("train", "test"):
+        scan, err = _scan_or_none(r, split, **kwargs)
+        out["splits"][split] = _split_summary(scan) if scan else None
+        if scan:
+            scans[split] = scan
+        else:
+            notes.append(f"{split}: {err}")
+    if not scans:
+        raise DataError(f"{r}: no images found ({'; '.join(notes)})")
+    if layout == "mvtec_root":
+        out["layout"] = "mvtec"
+        out["category"] = category
+    sizes: Counter[tuple[int, int]] = Counter()
+    modes: Counter[str] = Counter()
+    unreadable: list[dict[str, str]] = []
+    image_size: dict[Path, tuple[int, int]] = {}
+    for scan in scans.values():
+        for rec in scan.records:
+            try:
+                h, w, mode = read_image_info(rec.path)
+            except DataError as exc:
+                unreadable.append({"path": str(rec.path), "error": str(exc)})
+                continue
+            sizes[(h, w)] += 1
+            modes[mode] += 1
+            image_size[rec.path] = (h, w)
+    out["image_sizes"] = [{"height": h, "width": w, "count": n}
+                          for (h, w), n in sorted(sizes.items(), key=lambda kv: -kv[1])]
+    out["modes"] = dict(sorted(modes.items()))
+    out["channels"] = 1 if modes and all(is_grayscale_mode(m) for m in modes) else 3
+    out["masks"] = _mask_summary(scans.get("test"), image_size)
+    out["unreadable"] = unreadable[:_LIST_LIMIT]
+    out["unreadable_count"] = len(unreadable)
+    out["notes"] = notes
+    return out
+
+
+def _mask_summary(scan: ImageScan | None, image_size: dict[Path, tuple[int, int]]
+                  ) -> dict[str, Any]:
+    if scan is None:
+        return {"found": 0, "missing": 0, "orphans": 0, "bad": 0}
+    found, wrong = 0, []
+    for rec in scan.records:
+        if rec.mask_path is None:
+            continue
+        found += 1
+        try:
+            mh, mw, _ = read_image_info(rec.mask_path)
+        except DataError as exc:
+            wrong.append({"mask": str(rec.mask_path), "error": str(exc)})
+            continue
+        size = image_size.get(rec.path)
+        if size is not None and size != (mh, mw):
+            wrong.append({"mask": str(rec.mask_path), "error": f"mask is {mw}x{mh}, image "
+                          f"{rec.path} is {size[1]}x{size[0]}"})
+    return {"found": found, "missing": len(scan.missing_masks),
+            "orphans": len(scan.orphan_masks), "bad": len(wrong),
+            "missing_files": [str(p) for p in scan.missing_masks[:_LIST_LIMIT]],
+            "orphan_files": [str(p) for p in scan.orphan_masks[:_LIST_LIMIT]],
+            "bad_masks": wrong[:_LIST_LIMIT]}
