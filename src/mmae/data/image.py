@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from mmae.data.describe_image import describe_image_dataset
 from mmae.data.image_io import (
     decode_image,
     read_image_info,
@@ -40,7 +41,8 @@ from mmae.data.image_io import (
 from mmae.data.image_layout import ImageRecord, ImageScan, image_layout, scan_image_split
 from mmae.errors import DataError
 
-__all__ = ["ImageDataset", "ImageRecord", "open_image_dataset", "image_layout"]
+__all__ = ["ImageDataset", "ImageRecord", "describe_image_dataset", "image_layout",
+           "open_image_dataset"]
 
 _CACHE_VERSION = 1
 
