@@ -34,7 +34,7 @@ def write_shanghaitech(root: Path) -> Path:
         folder.mkdir(parents=True)
         for t in range(n):
             Image.fromarray(np.full((H, W, 3), 7 * t, np.uint8)).save(folder / f"{t:03d}.jpg")
-        labels = np.zeros(n, np.int64)
+        labels = np.zeros(n, np.int64 if name.endswith("4") else bool)  # both dtypes occur
         labels[bad] = 1
         pixel = np.zeros((n, H, W), np.uint8)
         pixel[bad, 2:6, 3:8] = 1

@@ -1,7 +1,7 @@
 """Synthetic surveillance video in the UCSD Ped2 original layout (``mmae synth video OUT``).
 
 A static textured scene (a walkway under a gradient with fixed texture and per-frame sensor
-noise) with small dark "pedestrians" walking slowly as normal events. In each test video one
+noise) with small, darker "pedestrians" walking slowly as normal events. In each test video one
 anomalous event happens over a contiguous range of frames: a small bright object moving fast
 ("bike") or a large bright box ("cart"). Optionally some test videos are anomalous throughout
 (a large bright object bouncing inside the scene). Pixel masks cover the anomalous object, and
@@ -83,14 +83,14 @@ def _draw(frame: np.ndarray, obj: _Object) -> np.ndarray:
 
 
 def _walker(rng: np.random.Generator, h: int, w: int, anywhere: bool) -> _Object:
-    """A small dark pedestrian walking slowly along the walkway."""
+    """A small pedestrian, darker than the walkway, walking slowly along it."""
     direction = 1.0 if rng.random() < 0.5 else -1.0
     rx, ry = 0.022 * w + rng.uniform(0, 1), 0.055 * h + rng.uniform(0, 1.5)
     cx = rng.uniform(0, w) if anywhere else (-rx if direction > 0 else w + rx)
     return _Object(
         cy=rng.uniform(0.38 * h, 0.85 * h), cx=cx, ry=ry, rx=rx,
         vy=rng.uniform(-0.05, 0.05), vx=direction * rng.uniform(0.35, 0.8),
-        value=rng.uniform(35, 70),
+        value=rng.uniform(85, 105),
     )
 
 

@@ -81,7 +81,8 @@ def volume_labels(mat: Path) -> tuple[np.ndarray, int]:
     items = cell_items(load_mat_variable(mat, "volLabel"), mat, "volLabel")
     labels = np.zeros(len(items), dtype=np.int8)
     for t, mask in enumerate(items):
-        if mask.dtype == object or (mask.size and not np.issubdtype(mask.dtype, np.number)):
+        numeric = mask.dtype == bool or np.issubdtype(mask.dtype, np.number)
+        if mask.dtype == object or (mask.size and not numeric):
             raise DataError(f"{mat}: volLabel entry {t + 1} is not a numeric mask")
         labels[t] = int(mask.size > 0 and bool((mask > 0).any()))
     return labels, len(items)

@@ -42,7 +42,7 @@ def intervals_from_array(entry: np.ndarray) -> list[tuple[int, int]]:
     ``(1, 2)`` or ``(2, 1)``; an empty entry means no anomalous frame.
     """
     arr = np.asarray(entry)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+    if arr.dtype == object or not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
         raise ValueError(f"expected numbers, got {arr.dtype}")
     if arr.size == 0:
         return []

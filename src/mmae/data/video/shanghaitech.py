@@ -95,7 +95,7 @@ def scan(root: Path, split: str, label_source: str | None = None) -> SplitScan:
         if not label_file.is_file():
             raise DataError(f"{label_file}: missing frame labels for test video {d.name}")
         raw = load_npy(label_file)
-        if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.number):
+        if raw.ndim != 1 or not (raw.dtype == bool or np.issubdtype(raw.dtype, np.number)):
             raise DataError(f"{label_file}: expected a 1-D numeric array, got {raw.dtype} "
                             f"{raw.shape}")
         labels = (raw > 0).astype(np.int8)
