@@ -1,0 +1,49 @@
+"""Dimension-generic building blocks shared by every model (2D images and 3D video)."""
+
+from mmae.layers.blocks import (
+    ConvBlock,
+    PixelShuffleND,
+    UpBlock,
+    conv_nd,
+    down_block,
+    norm_act,
+    resize,
+)
+from mmae.layers.fuser import (
+    FUSERS,
+    ConcatFuser,
+    FuserOutput,
+    IdentityFuser,
+    SKFuser,
+    SumFuser,
+    build_fuser,
+)
+from mmae.layers.memory import (
+    MemoryModule,
+    MemoryOutput,
+    entropy_loss,
+    hard_shrink_relu,
+    zero_row_fraction,
+)
+
+__all__ = [
+    "FUSERS",
+    "ConcatFuser",
+    "ConvBlock",
+    "FuserOutput",
+    "IdentityFuser",
+    "MemoryModule",
+    "MemoryOutput",
+    "PixelShuffleND",
+    "SKFuser",
+    "SumFuser",
+    "UpBlock",
+    "build_fuser",
+    "conv_nd",
+    "down_block",
+    "entropy_loss",
+    "hard_shrink_relu",
+    "norm_act",
+    "resize",
+    "zero_row_fraction",
+]
