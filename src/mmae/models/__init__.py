@@ -3,4 +3,8 @@
 from mmae.models.output import ModelOutput
 from mmae.models.registry import create_model, get_spec, list_models, register_model
 
+# Model families: importing them runs their @register_model decorators.
+from mmae.models import mmae as _mmae  # noqa: E402,F401  isort: skip
+from mmae.models import mmae3d as _mmae3d  # noqa: E402,F401  isort: skip
+
 __all__ = ["ModelOutput", "create_model", "get_spec", "list_models", "register_model"]
