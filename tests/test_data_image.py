@@ -175,6 +175,17 @@ def test_generic_structured_folder_stem_masks(tmp_path: Path, style: str) -> Non
     assert all(test.load_mask(i).any() == bool(r.label) for i, r in enumerate(test.records))
 
 
+def test_generic_anomalous_subfolder_without_good_folder(tmp_path: Path) -> None:
+    src = make_generic(tmp_path / "g")
+    for f in (src / "good").iterdir():
+        f.rename(src / f.name)
+    (src / "good").rmdir()
+    train = open_image_dataset(src, "train", 8, progress=False)
+    assert len(train) == 8 and all(r.path.parent == src for r in train.records)
+    test = open_image_dataset(src, "test", 8, progress=False)
+    assert sum(r.label for r in test.records) == 3 and test.masks_complete
+
+
 def test_generic_explicit_dirs(tmp_path: Path) -> None:
     src = make_generic(tmp_path / "g")
     test = open_image_dataset(src / "good", "test", 8, abnormal_dir=src / "anomalous",

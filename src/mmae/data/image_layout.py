@@ -10,9 +10,10 @@ Layouts (see :func:`image_layout`):
 
   - a plain folder of normal images, read **recursively** (hidden folders skipped): all of them
     are training images and there is no test split;
-  - or a folder with sub-folders ``good``/``normal``/``ok`` (normal), ``anomalous``/``abnormal``/
-    ``anomaly``/``defect``/``defects``/``bad`` (anomalous, sub-folders = defect types) and
-    optionally ``masks``/``mask``/``ground_truth``/``gt``; explicit ``abnormal_dir=``,
+  - or a folder with sub-folders ``good``/``normal``/``ok`` (normal; without one, the other
+    images of the folder are normal), ``anomalous``/``abnormal``/``anomaly``/``defect``/
+    ``defects``/``bad`` (anomalous, sub-folders = defect types) and optionally ``masks``/
+    ``mask``/``ground_truth``/``gt`` (never read as normal images); explicit ``abnormal_dir=``,
     ``mask_dir=`` and ``normal_test_dir=`` arguments override these names. Masks are matched to
     anomalous images by file stem (``<stem>.png`` or ``<stem>_mask.png``, same sub-folder first).
     Without ``normal_test_dir``, every 5th normal image (``holdout=0.2``, sorted order) is held
@@ -197,9 +198,9 @@ def _scan_folder(root: Path, split: str, abnormal_dir: Path | None, mask_dir: Pa
         if extra is not None:
             _check_dir(extra, what)
     normal_root = _find_child(root, NORMAL_DIR_NAMES) or root
-    if abnormal_dir is None and normal_root != root:
+    if abnormal_dir is None:
         abnormal_dir = _find_child(root, ANOMALOUS_DIR_NAMES)
-    if mask_dir is None and normal_root != root:
+    if mask_dir is None:
         mask_dir = _find_child(root, MASK_DIR_NAMES)
     excluded = [p.resolve() for p in (abnormal_dir, mask_dir, normal_test_dir) if p is not None]
     normals = [p for p in list_image_files(normal_root, recursive=True)
