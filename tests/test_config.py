@@ -15,7 +15,8 @@ def test_paper_preset_matches_reference_section_1():
     assert (cfg.lr, cfg.weight_decay) == (1e-4, 1e-5)
     kw = cfg.model_kwargs()
     assert kw["image_size"] == 256
-    assert (kw["num_scales"], kw["gamma"], kw["memory_size"], kw["latent_dim"]) == (5, 0.5, 60, 1024)
+    got = (kw["num_scales"], kw["gamma"], kw["memory_size"], kw["latent_dim"])
+    assert got == (5, 0.5, 60, 1024)
     assert kw["latent"] == "vector"
 
 

@@ -15,8 +15,8 @@ from mmae.models.registry import model_arguments
 IMAGE_NAMES = ("mmae", "memae", "ae")
 VIDEO_NAMES = ("mmae3d", "memae3d", "ae3d")
 # Tiny CPU settings: 64 px images reach a 4 px latent grid; K=5 is 64,32,16,8,4 px.
-SMALL_2D = dict(image_size=64, channels=(8, 16, 16, 16), memory_size=10)
-SMALL_3D = dict(image_size=32, clip_length=8, temporal_depth=2, channels=(8, 8, 16, 16),
+SMALL_2D = dict(image_size=64, widths=(8, 16, 16, 16), memory_size=10)
+SMALL_3D = dict(image_size=32, clip_length=8, temporal_depth=2, widths=(8, 8, 16, 16),
                 memory_size=20)
 
 
@@ -182,16 +182,16 @@ def test_loss_combines_mse_and_entropy() -> None:
 
 def test_create_model_overrides() -> None:
     model = create_model("mmae", in_channels=1, image_size=32, num_scales=2, gamma=0.5,
-                         memory_size=7, latent_dim=12, latent="spatial", channels=(4, 8))
+                         memory_size=7, latent_dim=12, latent="spatial", widths=(4, 8))
     assert model.in_channels == 1 and model.image_size == 32 and model.kind == "image"
     assert model.num_scales == 2 and model.gamma == 0.5 and model.latent == "spatial"
     assert model.memories[0].memory.shape == (7, 12)
     assert model.input_shape == (1, 32, 32)
     vector = create_model("memae", latent="vector", latent_dim=12, image_size=32,
-                          channels=(4, 8))
+                          widths=(4, 8))
     assert vector.memories[0].memory.shape == (60, 12)
     # gamma other than 1/2 works with vector latents
-    odd = create_model("mmae", image_size=64, num_scales=3, gamma=0.75, channels=(4, 8, 8),
+    odd = create_model("mmae", image_size=64, num_scales=3, gamma=0.75, widths=(4, 8, 8),
                        latent_dim=8)
     assert odd.scale_sizes == ((64, 64), (48, 48), (36, 36))
     assert odd(torch.rand(1, 3, 64, 64)).recon.shape == (1, 3, 64, 64)

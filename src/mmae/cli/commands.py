@@ -80,10 +80,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _out_dir(out, args.overwrite)
     if args.what == "image":
-        from mmae.data.synth_image import generate_synthetic_images
+        from mmae.data.synth_image import SYNTH_IMAGE_CATEGORIES, generate_synthetic_images
 
-        kw = {} if args.categories is None else {"categories": args.categories}
-        cats = generate_synthetic_images(out, seed=args.seed, **kw)
+        n = len(SYNTH_IMAGE_CATEGORIES) if args.categories is None else args.categories
+        if not 1 <= n <= len(SYNTH_IMAGE_CATEGORIES):
+            raise ConfigError(f"--categories {n}: choose 1 to {len(SYNTH_IMAGE_CATEGORIES)}")
+        cats = generate_synthetic_images(out, seed=args.seed, categories=n)
         print(f"wrote {len(cats)} categories to {out}: {', '.join(Path(c).name for c in cats)}")
     else:
         if args.categories is not None:

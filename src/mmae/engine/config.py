@@ -30,7 +30,6 @@ class RunConfig:
     data: str = ""
     image_size: int = 64  # image side (images) or frame side (video); also the model's image_size
     channels: int | None = None  # None = auto (1 if every image is grayscale, else 3)
-    frame_height: int | None = None  # video frames; None = image_size
     clip_length: int = 16
     clip_stride: int = 1
     test_clip_stride: int = 1
@@ -79,8 +78,6 @@ class RunConfig:
             kwargs["in_channels"] = self.channels
         if "clip_length" in accepted and self.kind == "video":
             kwargs["clip_length"] = self.clip_length
-        if "frame_height" in accepted and self.kind == "video":
-            kwargs["frame_height"] = self.frame_height or self.image_size
         return kwargs
 
 
@@ -112,7 +109,8 @@ def load_preset(name: str) -> dict[str, Any]:
         text = path.read_text()
     else:
         if name not in list_presets():
-            raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(list_presets())}")
+            choices = ", ".join(list_presets())
+            raise ConfigError(f"unknown preset {name!r}; choose one of: {choices}")
         text = resources.files("mmae.presets").joinpath(f"{name}.yaml").read_text()
     try:
         data = yaml.safe_load(text) or {}
@@ -124,7 +122,7 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``["key=value", ...]``; values are YAML scalars (``3``, ``1e-4``, ``true``, ``[1,2]``)."""
+    """Parse ``["key=value", ...]``; values are YAML (``3``, ``1e-4``, ``true``, ``[1,2]``)."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")

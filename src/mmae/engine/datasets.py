@@ -13,8 +13,8 @@ from mmae.errors import DataError
 
 
 def frame_size(cfg: RunConfig) -> tuple[int, int]:
-    """(H, W) of video frames for a run."""
-    return (cfg.frame_height or cfg.image_size, cfg.image_size)
+    """(H, W) of video frames for a run: square, like MemAE (Ped2's 240x360 -> 256x256)."""
+    return (cfg.image_size, cfg.image_size)
 
 
 def build_dataset(cfg: RunConfig, split: str, data: str | Path | None = None,
@@ -41,7 +41,8 @@ def clips(video_dataset: Any, cfg: RunConfig, train: bool) -> Dataset:
     from mmae.data.video import ClipDataset
 
     stride = cfg.clip_stride if train else cfg.test_clip_stride
-    return ClipDataset(video_dataset, clip_length=cfg.clip_length, stride=stride)
+    return ClipDataset(video_dataset, clip_length=cfg.clip_length, stride=stride,
+                       cover_end=not train)
 
 
 def batch_input(batch: dict[str, Any]) -> torch.Tensor:

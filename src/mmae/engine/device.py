@@ -40,7 +40,8 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"setting device={name!r}: not a device name (auto, cpu, cuda, cuda:N)")
+        raise ConfigError(
+            f"setting device={name!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"setting device={name!r}: CUDA is not available on this machine")
     return dev

@@ -16,7 +16,7 @@ from mmae.engine.checkpoint import atomic_write_text, save_thresholds
 from mmae.engine.config import RunConfig
 from mmae.engine.datasets import build_dataset
 from mmae.engine.runs import load_run
-from mmae.engine.scoring import resize_map, score_images
+from mmae.engine.scoring import score_images
 from mmae.errors import DataError
 
 
@@ -51,18 +51,19 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     labels = np.array([r.label for r in ds.records], dtype=np.int64)
     defects = [r.defect for r in ds.records]
     masks = [ds.load_mask(i) for i in range(n)]
-    eval_maps = [resize_map(scored.maps[i], masks[i].shape) for i in range(n)]
+    eval_maps = [M.resize_map_to_mask(scored.maps[i], masks[i].shape) for i in range(n)]
 
     result: dict[str, Any] = {"model": cfg.model, "run": str(run), "data": str(data),
                               "num_images": n, "num_anomalous": int(labels.sum())}
     result.update(image_metrics(labels, scored.scores, masks, eval_maps, cfg.fpr_limit))
-    f1 = thr = None
-    if 0 < labels.sum() < n:
-        f1, thr = M.f1_max(labels, scored.scores)
-        result["image_f1_max"] = float(f1)
-        result["image_threshold_f1"] = float(thr)
-        save_thresholds(run, {"image_f1": {"value": float(thr), "method": "f1_max",
-                                           "data": str(data)}})
+    thr = None
+    if labels.sum() < n:  # F1-max with labels; a set without anomalies falls back to a percentile
+        t = M.threshold_from_validation(labels, scored.scores, cfg.threshold_percentile)
+        thr = float(t)
+        result["image_threshold"] = t.as_dict()
+        if t.f1 is not None:
+            result["image_f1_max"] = float(t.f1)
+        save_thresholds(run, {"image_f1": {**result["image_threshold"], "data": str(data)}})
     per: dict[str, Any] = {}
     good = [i for i in range(n) if labels[i] == 0]
     for d in sorted(set(defects) - {"good"}):
@@ -71,14 +72,15 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
         per[d].update(image_metrics(labels[idx], scored.scores[idx], [masks[i] for i in idx],
                                     [eval_maps[i] for i in idx], cfg.fpr_limit))
     result["per_defect"] = per
-    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit),
+    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit,
+                                             threshold_percentile=cfg.threshold_percentile),
                              "image_score": cfg.score_reduce,
                              "smoothing_sigma": cfg.smoothing_sigma,
                              "evaluation_resolution": "each ground-truth mask's own resolution "
                                                       "(maps resized bilinearly to the mask)"}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-    threshold = thr if thr is not None else None
+    threshold = thr
     with open(out / "scores.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "defect", "label", "score", "predicted"])
@@ -96,8 +98,17 @@ def _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out:
 
     from mmae.engine.device import eval_mode
 
-    order = [i for i in range(len(ds)) if labels[i] == 1][: rows - 1] + \
-            [i for i in range(len(ds)) if labels[i] == 0][:1]
+    # round-robin over defect types, then one good image
+    by_type: dict[str, list[int]] = {}
+    for i in range(len(ds)):
+        if labels[i] == 1:
+            by_type.setdefault(defects[i], []).append(i)
+    order: list[int] = []
+    while len(order) < rows - 1 and any(by_type.values()):
+        for queue in by_type.values():
+            if queue and len(order) < rows - 1:
+                order.append(queue.pop(0))
+    order += [i for i in range(len(ds)) if labels[i] == 0][:1]
     if not order:
         return
     vmax = float(np.percentile(scored.maps, 99.9)) or 1.0
@@ -130,11 +141,17 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
                               "num_frames_scored": int(sum(len(s) for s in sc))}
     result["frame_auc_micro"] = _safe(M.frame_auc, sc, lb, average="micro")
     result["frame_auc_macro"] = _safe(M.frame_auc, sc, lb, average="macro")
+    try:
+        macro = M.frame_auc(sc, lb, average="macro")
+        result["macro_skipped_videos"] = [names[i] for i in macro.skipped]
+        result["per_video_auc"] = dict(zip(names, macro.per_video))
+    except (DataError, ValueError):
+        pass
     result["alignment_rule"] = cfg.frame_rule
-    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit),
-                             "clip_length": cfg.clip_length, "clip_stride": cfg.test_clip_stride,
-                             "clip_score": "mean squared error over the clip",
-                             "alignment_rule": cfg.frame_rule}
+    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit, alignment=cfg.frame_rule,
+                                             clip_length=cfg.clip_length,
+                                             stride=cfg.test_clip_stride),
+                             "clip_score": "mean squared error over the clip"}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     curves = out / "curves"

@@ -61,7 +61,7 @@ def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | Non
     pending: list[tuple[Path, np.ndarray]] = []
 
     def flush() -> None:
-        x = torch.stack([torch.from_numpy(resize_image(img, cfg.image_size)).permute(2, 0, 1)
+        x = torch.stack([torch.tensor(resize_image(img, cfg.image_size)).permute(2, 0, 1)
                          for _, img in pending]).float().div(255).to(device)
         with eval_mode(model):
             maps = model(x).anomaly_map.float().cpu().numpy()[:, 0]

@@ -31,9 +31,9 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 
 def _is_video_root(path: Path) -> bool:
-    names = {p.name for p in path.iterdir()} if path.is_dir() else set()
-    return bool(names & {"Train", "Test", "training_videos", "testing_videos", "training",
-                         "testing"}) and not (path / "train").is_dir()
+    from mmae.data.video import detect_video_layout
+
+    return path.is_dir() and detect_video_layout(path) is not None
 
 
 def describe(path: Path, layout: str = "auto") -> dict[str, Any]:

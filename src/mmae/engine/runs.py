@@ -29,5 +29,6 @@ def load_run(run: Path, device: str | None = None) -> tuple[RunConfig, torch.nn.
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{run / ck.CHECKPOINT} does not match its config ({first})") from None
+        raise CheckpointError(
+            f"{run / ck.CHECKPOINT} does not match its config ({first})") from None
     return cfg, model.to(dev).eval(), dev

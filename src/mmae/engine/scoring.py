@@ -1,8 +1,8 @@
 """From model outputs to anomaly maps and scores.
 
 The model gives the raw per-pixel map (squared l2 error over channels). Here the map is optionally
-smoothed with a Gaussian, reduced to an image score (``max`` by default), and resized to each
-ground-truth mask's own resolution for evaluation (the map is resized, never the mask).
+smoothed with a Gaussian and reduced to an image score (``max`` by default); evaluation resizes it
+to each ground-truth mask's own resolution (``mmae.metrics.resize_map_to_mask``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
@@ -45,13 +44,6 @@ def reduce_score(m: np.ndarray, how: str = "max", topk: float = 0.01) -> float:
     flat = m.ravel()
     k = max(1, int(round(topk * flat.size)))
     return float(np.partition(flat, flat.size - k)[-k:].mean())
-
-
-def resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a 2D map to ``shape`` (H, W) (OpenCV, half-pixel centres)."""
-    if m.shape == tuple(shape):
-        return m
-    return cv2.resize(m.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def iter_outputs(model: torch.nn.Module, dataset: Dataset, batch_size: int,

@@ -24,8 +24,14 @@ from mmae.engine import checkpoint as ck
 from mmae.engine.config import RunConfig
 from mmae.engine.datasets import batch_input, build_dataset, channels_of, clips
 from mmae.engine.device import Runtime, setup_runtime, teardown_runtime
+from mmae.engine.seed import (
+    epoch_generator,
+    get_rng_state,
+    seed_everything,
+    seed_worker,
+    set_rng_state,
+)
 from mmae.engine.thresholds import calibrate_normal
-from mmae.engine.seed import epoch_generator, get_rng_state, seed_everything, seed_worker, set_rng_state
 from mmae.errors import MMAEError
 from mmae.models.registry import create_model
 
@@ -91,8 +97,8 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
             model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
 
     steps_per_epoch = math.ceil(len(train_set) / rt.world_size / cfg.batch_size)
-    bar = tqdm(total=(cfg.epochs - start_epoch) * steps_per_epoch, disable=not (progress and rt.is_main),
-               desc=f"train {cfg.model}", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=(cfg.epochs - start_epoch) * steps_per_epoch, desc=f"train {cfg.model}",
+               disable=not (progress and rt.is_main), unit="step", dynamic_ncols=True)
     log_path = run / ck.LOG
     step = 0
     model.train()
@@ -129,8 +135,9 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
             bar.update(1)
             if max_steps is not None and step >= max_steps:
                 break
-        record: dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()},
-                                  "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9)}
+        record: dict[str, Any] = {"epoch": epoch + 1}
+        record.update({k: v / max(seen, 1) for k, v in sums.items()})
+        record["samples_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
         if zero_rows:
             record["zero_row_fraction"] = np.mean(zero_rows, axis=0).round(4).tolist()
         done = max_steps is not None and step >= max_steps

@@ -56,10 +56,10 @@ class MMAE(nn.Module):
         memory_size: Slots N per memory.
         latent_dim: Vector latent size (``"vector"``) or latent channels (``"spatial"``).
         latent: ``"vector"`` or ``"spatial"``.
-        channels: Encoder widths of the full-resolution encoder, shallow to deep; the decoder
+        widths: Encoder widths of the full-resolution encoder, shallow to deep; the decoder
             mirrors them. Shorter encoders use the last entries.
         depth: Stride-2 layers of the full-resolution encoder (latent grid
-            ``image_size / 2**depth``); ``None``: the largest ``<= len(channels)`` that divides.
+            ``image_size / 2**depth``); ``None``: the largest ``<= len(widths)`` that divides.
         use_memory: ``False`` gives a plain (multi-scale) autoencoder.
         shrink_threshold: Hard-shrinkage lambda; ``None`` means ``1 / memory_size``.
         similarity: ``"cosine"`` (papers) or ``"dot"`` (MemAE's code).
@@ -85,7 +85,7 @@ class MMAE(nn.Module):
         memory_size: int = 60,
         latent_dim: int = 1024,
         latent: str = "vector",
-        channels: Sequence[int] = (32, 64, 128, 256, 256, 256),
+        widths: Sequence[int] = (32, 64, 128, 256, 256, 256),
         depth: int | None = None,
         use_memory: bool = True,
         shrink_threshold: float | None = None,
@@ -103,7 +103,7 @@ class MMAE(nn.Module):
     ) -> None:
         super().__init__()
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.config["channels"] = list(channels)
+        self.config["widths"] = list(widths)
         _choice("dims", dims, (2, 3))
         _choice("latent", latent, LATENTS)
         _choice("fuser", fuser, FUSERS)
@@ -113,9 +113,9 @@ class MMAE(nn.Module):
         for name in ("in_channels", "image_size", "num_scales", "memory_size", "latent_dim",
                      "clip_length", "min_encoder_layers"):
             _positive(name, self.config[name])
-        channels = tuple(channels)
+        channels = tuple(widths)
         if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
-            raise ConfigError(f"channels must be a non-empty list of positive integers, "
+            raise ConfigError(f"widths must be a non-empty list of positive integers, "
                               f"got {list(channels)}")
         if not 0.0 < float(gamma) < 1.0:
             raise ConfigError(f"gamma must lie in (0, 1), got {gamma!r}")

@@ -24,7 +24,7 @@ MEMAE_VIDEO: dict[str, Any] = {
     "image_size": 256,
     "clip_length": 16,
     "temporal_depth": 3,
-    "channels": (96, 128, 256, 256),
+    "widths": (96, 128, 256, 256),
     "min_encoder_layers": 4,
     "latent": "spatial",
     "latent_dim": 256,

@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny image folders and a helper to run the CLI in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmae.cli.main import main
+
+
+def write_tiny_mvtec(root: Path, n_train: int = 12, n_test: int = 6, size: int = 32,
+                     seed: int = 0) -> Path:
+    """A tiny MVTec-layout category: smooth gradients as normal, bright squares as defects."""
+    rng = np.random.default_rng(seed)
+    cat = root / "tiny"
+    yy, xx = np.mgrid[0:size, 0:size] / size
+
+    def normal() -> np.ndarray:
+        a, b = rng.uniform(0.2, 0.8, 2)
+        img = 0.5 * (a * xx + b * yy) + 0.2 + rng.normal(0, 0.01, (size, size))
+        return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+    (cat / "train" / "good").mkdir(parents=True)
+    for i in range(n_train):
+        Image.fromarray(normal()).save(cat / "train" / "good" / f"{i:03d}.png")
+    for d in ("good", "spot"):
+        (cat / "test" / d).mkdir(parents=True)
+    (cat / "ground_truth" / "spot").mkdir(parents=True)
+    for i in range(n_test):
+        Image.fromarray(normal()).save(cat / "test" / "good" / f"{i:03d}.png")
+        img = normal()
+        mask = np.zeros((size, size), np.uint8)
+        y, x = rng.integers(4, size - 12, 2)
+        img[y : y + 8, x : x + 8] = 255
+        mask[y : y + 8, x : x + 8] = 255
+        Image.fromarray(img).save(cat / "test" / "spot" / f"{i:03d}.png")
+        Image.fromarray(mask).save(cat / "ground_truth" / "spot" / f"{i:03d}_mask.png")
+    return cat
+
+
+@pytest.fixture
+def tiny_mvtec(tmp_path: Path) -> Path:
+    """A tiny MVTec AD category folder."""
+    return write_tiny_mvtec(tmp_path / "data")
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``mmae ARGS`` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse --help / usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
