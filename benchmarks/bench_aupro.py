@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]
     reference_au_pro = load_reference()
     masks, maps = make_category(args.images, args.size, args.seed)
     maps_bytes = sum(m.nbytes for m in maps)
@@ -156,7 +157,7 @@ def main() -> None:
         f"reference {ref_mem / maps_bytes:.2f}"
     )
 
-    command = "python benchmarks/bench_aupro.py" + "".join(
+    command = ".venv/bin/python benchmarks/bench_aupro.py" + "".join(
         f" {a}" for a in sys.argv[1:] if a != "--no-write"
     )
     text = (
@@ -166,7 +167,8 @@ def main() -> None:
         f"pixels), same process, same data.\n\n"
         f"* Command: `{command}` (from the repository root, in the project venv)\n"
         f"* Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"numpy {np.__version__}\n"
+        f"numpy {np.__version__}; load average at start {load:.1f} (a shared machine: both "
+        f"implementations are slowed alike, absolute times vary)\n"
         f"* Data: {args.images} float32 maps of {args.size}x{args.size} "
         f"({maps_bytes / 2**20:.0f} MiB), blob and scratch masks, {good} good images, "
         f"{100 * anomalous:.2f}% anomalous pixels (seed {args.seed})\n\n"

@@ -9,6 +9,7 @@ from mmae.metrics.auroc import auroc_by_ranks, image_auroc, pixel_auroc
 from mmae.metrics.definitions import definitions
 from mmae.metrics.f1 import f1_max
 from mmae.metrics.maps import resize_map_to_mask
+from mmae.metrics.summary import image_metrics, video_metrics
 from mmae.metrics.threshold import Threshold, threshold_from_normal, threshold_from_validation
 from mmae.metrics.video import FrameAUC, frame_auc, regularity
 
@@ -24,9 +25,11 @@ __all__ = [
     "f1_max",
     "frame_auc",
     "image_auroc",
+    "image_metrics",
     "pixel_auroc",
     "regularity",
     "resize_map_to_mask",
     "threshold_from_normal",
     "threshold_from_validation",
+    "video_metrics",
 ]
