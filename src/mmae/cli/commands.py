@@ -57,7 +57,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     run = Path(args.run)
     ck.load_config(run)  # clear error before anything else
     out = _out_dir(Path(args.out) if args.out else run / "test", args.overwrite)
-    metrics = run_test(run, Path(args.data) if args.data else None, out, progress=not args.quiet)
+    metrics = run_test(run, Path(args.data) if args.data else None, out, progress=not args.quiet,
+                       overrides=parse_set(args.sets))
     print(format_metrics(metrics))
     print(f"wrote {out / 'metrics.json'}")
     return 0

@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
     p.add_argument("--data", help="dataset to test on (default: the run's training dataset)")
     p.add_argument("--out", help="output folder (default: RUN/test)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an evaluation setting: smoothing_sigma, score_reduce, "
+                        "score_topk, fpr_limit, threshold_percentile, frame_rule (mean|center), "
+                        "test_clip_stride, eval_batch_size, device")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing non-empty output folder")
     _common(p)

@@ -194,6 +194,26 @@ def _apply(cfg: RunConfig, values: dict[str, Any], source: str, strict: bool) ->
             )
 
 
+EVAL_SETTINGS = ("smoothing_sigma", "score_reduce", "score_topk", "fpr_limit",
+                 "threshold_percentile", "frame_rule", "test_clip_stride", "eval_batch_size",
+                 "device")
+
+
+def override_eval_settings(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """A copy of a trained run's config with evaluation settings changed (``mmae test --set``).
+
+    Raises:
+        ConfigError: a key that is not an evaluation setting, or a bad value.
+    """
+    bad = sorted(set(values) - set(EVAL_SETTINGS))
+    if bad:
+        raise ConfigError(f"--set {', '.join(bad)}: not an evaluation setting; "
+                          f"`mmae test` accepts {', '.join(EVAL_SETTINGS)}")
+    new = RunConfig.from_dict(cfg.to_dict())
+    _apply(new, values, "--set", strict=True)
+    return new
+
+
 def resolve_config(
     model: str = "mmae",
     preset: str = "cpu",

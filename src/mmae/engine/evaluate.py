@@ -13,7 +13,7 @@ import numpy as np
 from mmae import metrics as M
 from mmae.engine import plots
 from mmae.engine.checkpoint import atomic_write_text, save_thresholds
-from mmae.engine.config import RunConfig
+from mmae.engine.config import RunConfig, override_eval_settings
 from mmae.engine.datasets import build_dataset
 from mmae.engine.runs import load_run
 from mmae.engine.scoring import score_images
@@ -30,13 +30,13 @@ def _safe(fn, *args, **kwargs) -> float | None:
         return None
 
 
-def image_metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray],
-                  maps: list[np.ndarray], fpr_limit: float) -> dict[str, float | None]:
-    """Image AUROC, pixel AUROC and AU-PRO of one set of images."""
+def image_metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray] | None,
+                  maps: list[np.ndarray] | None, fpr_limit: float) -> dict[str, float | None]:
+    """Image AUROC, pixel AUROC and AU-PRO of one set of images (pixel metrics need masks)."""
     return {
         "image_auroc": _safe(M.image_auroc, labels, scores),
-        "pixel_auroc": _safe(M.pixel_auroc, masks, maps),
-        "au_pro": _safe(M.au_pro, masks, maps, fpr_limit=fpr_limit),
+        "pixel_auroc": None if masks is None else _safe(M.pixel_auroc, masks, maps),
+        "au_pro": None if masks is None else _safe(M.au_pro, masks, maps, fpr_limit=fpr_limit),
     }
 
 
@@ -50,12 +50,17 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     scored, _ = score_images(model, ds, cfg, device)
     labels = np.array([r.label for r in ds.records], dtype=np.int64)
     defects = [r.defect for r in ds.records]
-    masks = [ds.load_mask(i) for i in range(n)]
-    eval_maps = [M.resize_map_to_mask(scored.maps[i], masks[i].shape) for i in range(n)]
+    masks: list[np.ndarray] | None = [ds.load_mask(i) for i in range(n)]
+    if any(m is None for m in masks):  # anomalous images without masks: no pixel metrics
+        masks = None
+    eval_maps = None if masks is None else [
+        M.resize_map_to_mask(scored.maps[i], masks[i].shape) for i in range(n)]
 
     result: dict[str, Any] = {"model": cfg.model, "run": str(run), "data": str(data),
                               "num_images": n, "num_anomalous": int(labels.sum())}
     result.update(image_metrics(labels, scored.scores, masks, eval_maps, cfg.fpr_limit))
+    if masks is None:
+        result["notes"] = ["some anomalous images have no mask: pixel metrics not computed"]
     thr = None
     if labels.sum() < n:  # F1-max with labels; a set without anomalies falls back to a percentile
         t = M.threshold_from_validation(labels, scored.scores, cfg.threshold_percentile)
@@ -69,8 +74,9 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     for d in sorted(set(defects) - {"good"}):
         idx = good + [i for i in range(n) if defects[i] == d]
         per[d] = {"num_images": len(idx) - len(good)}
-        per[d].update(image_metrics(labels[idx], scored.scores[idx], [masks[i] for i in idx],
-                                    [eval_maps[i] for i in idx], cfg.fpr_limit))
+        per[d].update(image_metrics(
+            labels[idx], scored.scores[idx], None if masks is None else [masks[i] for i in idx],
+            None if eval_maps is None else [eval_maps[i] for i in idx], cfg.fpr_limit))
     result["per_defect"] = per
     result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit,
                                              threshold_percentile=cfg.threshold_percentile),
@@ -118,7 +124,8 @@ def _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out:
         rec = model(x).recon.float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)
     for k, i in enumerate(order):
         img = x[k].cpu().numpy().transpose(1, 2, 0)
-        grid.append([img, rec[k], plots.mask_outline(img, masks[i]),
+        gt = img if masks is None else plots.mask_outline(img, masks[i])
+        grid.append([img, rec[k], gt,
                      plots.overlay(img, scored.maps[i], 0.0, vmax)])
     plots.save_grid(out / "grid.png", grid, ["input", "reconstruction", "ground truth", "heatmap"],
                     row_labels=[defects[i] for i in order])
@@ -176,10 +183,14 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
 
 
 def run_test(run: Path, data: Path | None = None, out: Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """``mmae test``: evaluate a trained run; writes into ``out`` (default ``run/test``)."""
+             progress: bool = True, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``mmae test``: evaluate a trained run; writes into ``out`` (default ``run/test``).
+
+    ``overrides`` may change evaluation settings only (``config.EVAL_SETTINGS``).
+    """
     run = Path(run)
     cfg, model, device = load_run(run)
+    cfg = override_eval_settings(cfg, overrides or {})
     data = Path(data) if data is not None else Path(cfg.data)
     out = Path(out) if out is not None else run / "test"
     if cfg.kind == "video":
