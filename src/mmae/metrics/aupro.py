@@ -60,7 +60,7 @@ def au_pro(
     fpr_limit: float = 0.3,
     return_curve: bool = False,
 ) -> float | tuple[float, np.ndarray, np.ndarray]:
-    """Normalized AU-PRO up to ``fpr_limit``, identical to the MVTec AD evaluation.
+    """Normalized AU-PRO up to ``fpr_limit``: the MVTec AD evaluation's definition, exact.
 
     Args:
         masks: sequence of HxW ground-truth masks; any non-zero value is anomalous (bool, 0/1 and
