@@ -25,6 +25,7 @@ from mmae.layers.memory import (
     hard_shrink_relu,
     zero_row_fraction,
 )
+from mmae.layers.ssim import gaussian_window, ssim_anomaly_map, ssim_map
 
 __all__ = [
     "FUSERS",
@@ -42,8 +43,11 @@ __all__ = [
     "conv_nd",
     "down_block",
     "entropy_loss",
+    "gaussian_window",
     "hard_shrink_relu",
     "norm_act",
     "resize",
+    "ssim_anomaly_map",
+    "ssim_map",
     "zero_row_fraction",
 ]
