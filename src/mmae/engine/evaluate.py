@@ -48,6 +48,8 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     if n == 0:
         raise DataError(f"no test images found in {data}")
     scored, _ = score_images(model, ds, cfg, device)
+    if not np.isfinite(scored.maps).all():
+        raise DataError(f"run {run}: the model gives non-finite anomaly maps (diverged weights?)")
     labels = np.array([r.label for r in ds.records], dtype=np.int64)
     defects = [r.defect for r in ds.records]
     masks: list[np.ndarray] | None = [ds.load_mask(i) for i in range(n)]
@@ -138,6 +140,8 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
 
     vds = build_dataset(cfg, "test", data, progress=progress)
     frame_scores, kept = score_videos(model, vds, cfg, device)
+    if any(np.isinf(s).any() for s in frame_scores):
+        raise DataError(f"run {run}: the model gives non-finite clip errors (diverged weights?)")
     labels = [np.asarray(v.labels, dtype=np.int64) for v in vds.videos]
     names = [v.name for v in vds.videos]
     sc = [s[k] for s, k in zip(frame_scores, kept)]
