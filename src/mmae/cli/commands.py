@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from mmae.engine import checkpoint as ck
@@ -39,9 +40,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(f"--data {data} does not exist")
     cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
                          data=str(data.resolve()))
-    run = ck.prepare_out_dir(Path(args.out), args.overwrite)
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 owns the folder
+    run = ck.prepare_out_dir(Path(args.out), args.overwrite) if main_process else Path(args.out)
     train(cfg, run, progress=progress)
-    print(f"trained {cfg.model} ({cfg.epochs} epochs) -> {run}")
+    if main_process:
+        print(f"trained {cfg.model} ({cfg.epochs} epochs) -> {run}")
     return 0
 
 

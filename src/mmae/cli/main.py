@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video layout: auto, ucsd, avenue, shanghaitech, frames")
     _common(p)
 
+    __import__("mmae.cli.benchmark", fromlist=["_"]).add_benchmark_parser(sub, _common)
     p = sub.add_parser("models", help="list the registered models",
                        description="List the registered models and their kind.")
     _common(p)

@@ -148,14 +148,15 @@ def _route_sets(sets: dict[str, Any], models: list[str]) -> dict[str, dict[str, 
     return per
 
 
-def plan_benchmark(data: Path, models: list[str], categories: list[str] | None = None,
-                   preset: str = "cpu", sets: dict[str, Any] | None = None) -> BenchmarkPlan:
+def plan_benchmark(data: Path, models: str | list[str],
+                   categories: str | list[str] | None = None, preset: str = "cpu",
+                   sets: dict[str, Any] | None = None) -> BenchmarkPlan:
     """Validate everything (models, kinds, categories, settings) before any training.
 
     Args:
         data: Dataset root (see :func:`discover_categories`).
-        models: Registered model names, all of one kind.
-        categories: Names to run; ``None`` or ``["all"]`` for every category found.
+        models: Registered model names, all of one kind (a list or ``"a,b,c"``).
+        categories: Names to run (a list or ``"x,y"``); ``None`` or ``"all"``: every one found.
         preset: Preset name or YAML file.
         sets: ``--set`` values (``MODEL.key`` for one model only).
 
@@ -178,10 +179,10 @@ def plan_benchmark(data: Path, models: list[str], categories: list[str] | None =
     kind = next(iter(kinds))
     data = Path(data).expanduser().resolve()
     found = discover_categories(data, kind)
-    if categories is None or [c.lower() for c in categories] == ["all"]:
+    names = None if categories is None else parse_names(categories, "--categories")
+    if names is None or [c.lower() for c in names] == ["all"]:
         chosen = found
     else:
-        names = parse_names(categories, "--categories")
         unknown = [c for c in names if c not in found]
         if unknown:
             raise ConfigError(f"--categories: no category {', '.join(map(repr, unknown))} in "
@@ -294,7 +295,8 @@ def _write_results(out: Path, plan: BenchmarkPlan, records: dict[tuple[str, str]
     return results
 
 
-def run_benchmark(data: Path, models: list[str], out: Path, categories: list[str] | None = None,
+def run_benchmark(data: Path, models: str | list[str], out: Path,
+                  categories: str | list[str] | None = None,
                   preset: str = "cpu", sets: dict[str, Any] | None = None,
                   overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a benchmark; returns the ``results.json`` dict.

@@ -72,8 +72,11 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
     """
     run = Path(run)
     rt = setup_runtime(cfg.device, cfg.amp)
+    if rt.world_size > 1:
+        torch.distributed.barrier()  # rank 0 has prepared the run folder
     seed_everything(cfg.seed)
-    data = build_dataset(cfg, "train", cache_dir=run / "cache", progress=progress and rt.is_main)
+    data = build_dataset(cfg, "train", cache_dir=run / "cache" if rt.is_main else None,
+                         progress=progress and rt.is_main)
     if cfg.channels is None:
         cfg.channels = channels_of(data, cfg)
     train_set = clips(data, cfg, train=True) if cfg.kind == "video" else data

@@ -1,0 +1,75 @@
+"""``mmae benchmark``: the argparse front end of :mod:`mmae.engine.benchmark`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mmae.cli import commands
+from mmae.engine.config import parse_set
+
+DESCRIPTION = (
+    "Train and test every (model, category) cell with the same preset, data pipeline and metrics, "
+    "and write results.json and tables.md (Table 1: AU-PRO, image AUROC, pixel AUROC per category, "
+    "textures then objects; Table 2 for video: frame AUC). Resumable: run the same command again "
+    "to skip finished cells and restart interrupted ones. --out records the benchmark in "
+    "benchmark.json; a different benchmark in the same --out is refused unless --overwrite.")
+
+
+def add_benchmark_parser(subparsers: argparse._SubParsersAction,
+                         common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the ``benchmark`` verb to the ``mmae`` parser.
+
+    Args:
+        subparsers: The ``mmae`` sub-command action.
+        common: Adds the options every verb shares (``--debug``, ``--quiet``).
+    """
+    p = subparsers.add_parser("benchmark", help="train and test models x categories; paper tables",
+                              description=DESCRIPTION)
+    p.add_argument("--data", required=True,
+                   help="an MVTec AD root or category (or a folder of good images), or a video "
+                        "dataset folder, or a folder of several video datasets")
+    p.add_argument("--models", required=True, metavar="A,B,C",
+                   help="comma-separated models of one kind, e.g. ae,ssim_ae,vae,memae,mmae or "
+                        "ae3d,memae3d,mmae3d (see `mmae models`)")
+    p.add_argument("--categories", default="all", metavar="X,Y|all",
+                   help="categories (sub-folders of --data) to run; default all")
+    p.add_argument("--preset", default="cpu",
+                   help="settings preset for every cell: cpu (default), bench-cpu, paper or a "
+                        "YAML file")
+    p.add_argument("--out", required=True, help="benchmark folder (created, or resumed)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting in every model that has it, or in one model with "
+                        "MODEL.KEY=VALUE (e.g. --set epochs=5 --set vae.beta=2); repeatable")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different benchmark in --out (the old one is kept as "
+                        "<out>.old)")
+    common(p)
+    # ``mmae``'s dispatcher looks verbs up in ``mmae.cli.commands``.
+    if not hasattr(commands, "cmd_benchmark"):
+        commands.cmd_benchmark = cmd_benchmark
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """``mmae benchmark``: run or resume, print the tables; exit 1 if some cell failed."""
+    from mmae.engine.benchmark import RESULTS, TABLES, run_benchmark
+    from mmae.engine.benchmark_tables import format_tables
+
+    categories = None if args.categories.strip().lower() == "all" else args.categories
+    out = Path(args.out)
+    results = run_benchmark(Path(args.data), args.models, out, categories=categories,
+                            preset=args.preset, sets=parse_set(args.sets),
+                            overwrite=args.overwrite, progress=not args.quiet)
+    print(format_tables(results), end="")
+    print(f"wrote {out / RESULTS} and {out / TABLES} ({results['cell_seconds']:.0f} s of cells)")
+    failed = [c for c in results["cells"] if c["status"] == "failed"]
+    if failed:
+        for c in failed:
+            print(f"mmae: cell {c['model']}/{c['category']} failed: {c['error']} (traceback in "
+                  f"{out / 'cells' / c['category'] / c['model'] / 'error.txt'})", file=sys.stderr)
+        print(f"mmae: {len(failed)} of {len(results['cells'])} cells failed; run the same command "
+              f"again to retry them", file=sys.stderr)
+        return 1
+    return 0
