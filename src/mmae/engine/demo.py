@@ -36,7 +36,7 @@ def run_demo(out: Path, video: bool = False, model: str | None = None, seed: int
     train(cfg, run, progress=progress)
     metrics = run_test(run, data, run / "test", progress=progress)
     print(format_metrics(metrics))
-    pic = run / "test" / ("grid.png" if not video else "curves")
+    pic = run / "test" / ("grid.png" if not video else "curves.png")
     print(f"[demo] metrics: {run / 'test' / 'metrics.json'}")
     print(f"[demo] picture: {pic}")
     print(f"[demo] done in {time.perf_counter() - t0:.0f} s")

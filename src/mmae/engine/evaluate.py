@@ -167,6 +167,7 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     curves = out / "curves"
     curves.mkdir(exist_ok=True)
+    panels = []
     for name, s, lab, k in zip(names, frame_scores, labels, kept):
         reg = M.regularity(s[k]) if k.any() else np.zeros(0)
         with open(curves / f"{name}.csv", "w", newline="") as fh:
@@ -183,6 +184,8 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
         full = np.full(len(s), np.nan)
         full[k] = 1 - reg
         plots.save_video_curve(curves / f"{name}.png", full, lab, f"{cfg.model}: {name}")
+        panels.append((full, lab, f"{cfg.model}: {name}"))
+    plots.save_video_curves(out / "curves.png", panels[:8])
     return result
 
 

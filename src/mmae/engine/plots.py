@@ -83,12 +83,27 @@ def save_grid(path: Path, rows: Sequence[Sequence[np.ndarray]], titles: Sequence
 def save_video_curve(path: Path, scores: np.ndarray, labels: np.ndarray | None,
                      title: str) -> None:
     """Per-frame anomaly score curve with anomalous frames shaded (matplotlib, Agg)."""
+    save_video_curves(path, [(scores, labels, title)])
+
+
+def save_video_curves(path: Path,
+                      curves: Sequence[tuple[np.ndarray, np.ndarray | None, str]]) -> None:
+    """One panel per video: anomaly score (1 - regularity) with anomalous frames shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 2.6), dpi=100)
+    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 2.2 * len(curves) + 0.4), dpi=100,
+                             squeeze=False)
+    for ax, (scores, labels, title) in zip(axes[:, 0], curves):
+        _curve_panel(ax, scores, labels, title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _curve_panel(ax, scores: np.ndarray, labels: np.ndarray | None, title: str) -> None:
     t = np.arange(len(scores))
     ax.plot(t, scores, lw=1.2, color="tab:blue", label="anomaly score (1 - regularity)")
     if labels is not None and np.any(labels):
@@ -98,6 +113,3 @@ def save_video_curve(path: Path, scores: np.ndarray, labels: np.ndarray | None,
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
