@@ -27,6 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import cpu_model, write_section  # noqa: E402
+
 from mmae.metrics import au_pro  # noqa: E402
 
 SECTION = "## AU-PRO"
@@ -86,30 +88,6 @@ def peak_extra_bytes(fn, *args) -> int:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak - before
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) the AU-PRO section of BENCHMARKS.md, leaving other sections alone."""
-    old = path.read_text() if path.exists() else "# mmae benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)
-        tail = "".join(lines[end:]) if end is not None else ""
-        new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
-    path.write_text(new)
 
 
 def main() -> None:
@@ -180,7 +158,7 @@ def main() -> None:
         f"(|difference| {diff:.1e}).\n"
     )
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", text)
+        write_section(ROOT / "BENCHMARKS.md", SECTION, text)
         print("wrote the AU-PRO section of BENCHMARKS.md")
 
 

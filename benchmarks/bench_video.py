@@ -11,7 +11,6 @@ machines), and micro/macro frame AUC. Writes the ``## Video`` section of BENCHMA
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -20,6 +19,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_model, write_section  # noqa: E402
+
 from mmae.data.synth_video import generate_synthetic_video
 from mmae.engine.config import resolve_config
 from mmae.engine.evaluate import run_test
@@ -27,6 +29,7 @@ from mmae.engine.train import build_model, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("mmae3d", "memae3d", "ae3d")
+SECTION = "## Video models (synthetic)"
 
 
 def matmul_peak_gflops(n: int = 1024, reps: int = 20) -> float:
@@ -49,16 +52,6 @@ def train_step_flops(cfg) -> float:
         out = model(x)
         model.loss(x, out)["loss"].backward()
     return float(counter.get_total_flops())
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -87,10 +80,12 @@ def main() -> int:
         table.append(f"| {name} | {cs:.0f} | {gf:.1f} | {frac:.3f} | {ts:.0f} | {mi:.3f} | "
                      f"{ma:.3f} |")
     section = "\n".join([
-        "## Video (synthetic Ped2 layout, cpu preset)",
+        SECTION,
+        "",
+        "Synthetic Ped2 layout, `cpu` preset.",
         "",
         "Command: `.venv/bin/python benchmarks/bench_video.py` "
-        f"(machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}).",
+        f"(machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}).",
         f"Measured float32 matmul peak of this machine: {peak:.1f} GFLOP/s (1024x1024, best of "
         "20). Clips of 16 frames at 32x32, clip stride 2 for training, every test frame scored "
         "(mean of all clips covering it), seed 0. Throughput is the mean over epochs 2..N; "
@@ -99,24 +94,9 @@ def main() -> int:
         *table,
         "",
     ])
-    write_section(ROOT / "BENCHMARKS.md", "## Video", section)
+    write_section(ROOT / "BENCHMARKS.md", SECTION, section)
     print(section)
     return 0
-
-
-def write_section(path: Path, heading: str, text: str) -> None:
-    """Replace the section starting with ``heading`` (up to the next ``## ``) or append it."""
-    old = path.read_text() if path.is_file() else "# Benchmarks\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.startswith(heading)), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        new = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + \
-            "".join(lines[end:])
-    path.write_text(new)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def test_paper_preset_matches_reference_section_1():
 
 
 def test_cpu_is_default_and_set_overrides_win():
-    cfg = resolve_config("mmae", "cpu", parse_set(["epochs=3", "image_size=32", "lr=2e-3",
+    cfg = resolve_config("mmae", "cpu", parse_set(["epochs=3", "image_size=32", "lr=2e-3",  # no dot
                                                    "num_scales=2", "latent=spatial"]))
     assert (cfg.epochs, cfg.image_size, cfg.lr) == (3, 32, 2e-3)
     assert cfg.model_kwargs()["num_scales"] == 2
@@ -32,7 +32,9 @@ def test_cpu_is_default_and_set_overrides_win():
 @pytest.mark.parametrize("bad,msg", [
     (["epochz=3"], "unknown setting 'epochz'.*did you mean epochs"),
     (["epochs=0"], "positive integer"),
-    (["epochs=abc"], "expected a int"),
+    (["epochs=abc"], "expected an integer"),
+    (["epochs=2.5"], "expected an integer"),
+    (["lr=nan"], "must be finite"),
     (["lr=-1"], ">= 0"),
     (["score_reduce=median"], "choose one of"),
     (["noequals"], "expected key=value"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -142,16 +143,22 @@ def _coerce(key: str, value: Any, template: Any) -> Any:
         try:
             if isinstance(template, bool):
                 raise TypeError
+            if isinstance(template, (int, float)) and isinstance(value, str):
+                value = float(value)  # YAML reads 1e-4 (no dot) as a string
+                if isinstance(template, int) and not value.is_integer():
+                    raise TypeError
             if isinstance(template, float) and isinstance(value, int):
                 value = float(value)
             elif isinstance(template, int) and isinstance(value, float) and value.is_integer():
                 value = int(value)
-            else:
+            elif not isinstance(value, type(template)):
                 raise TypeError
-        except TypeError:
-            raise ConfigError(
-                f"setting {key}={value!r}: expected a {type(template).__name__}"
-            ) from None
+        except (TypeError, ValueError):
+            kind = {int: "an integer", float: "a number", str: "a string"}.get(
+                type(template), type(template).__name__)
+            raise ConfigError(f"setting {key}={value!r}: expected {kind}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"setting {key}={value!r}: must be finite")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"setting {key}={value!r}: choose one of {', '.join(_CHOICES[key])}")
     if key in _POSITIVE and (not isinstance(value, int) or value < 1):
