@@ -147,3 +147,31 @@ def test_video_table_layout() -> None:
     assert "| ae3d | 0.900 | failed | n/a |" in text
     assert "| mmae3d | **0.950** | **0.800** | **0.875** |" in text
     assert "1 of 4 cells not done: ae3d/avenue (failed)" in text
+
+
+def test_failed_cell_is_recorded_and_retried(cli, tiny_root: Path, tmp_path: Path,
+                                             monkeypatch) -> None:
+    out = tmp_path / "bench"
+    args = ["benchmark", "--data", tiny_root, "--models", "ae,vae", "--categories", "tiny",
+            "--out", out, "--quiet", *FAST]
+    import mmae.engine.train as train_module
+
+    real_train = train_module.train
+
+    def flaky(cfg, run, **kw):
+        if cfg.model == "vae":
+            raise RuntimeError("boom")
+        return real_train(cfg, run, **kw)
+
+    monkeypatch.setattr(train_module, "train", flaky)
+    code, stdout, err = cli(*args)
+    assert code == 1
+    assert "cell vae/tiny failed: RuntimeError: boom" in err
+    assert "| objects | tiny | **" in stdout and "| failed |" in stdout
+    assert "boom" in (out / "cells" / "tiny" / "vae" / "error.txt").read_text()
+    monkeypatch.undo()
+    code, _, err = cli(*args)
+    assert code == 0, err
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert [c["status"] for c in cells] == ["done", "done"]
+    assert not (out / "cells" / "tiny" / "vae" / "error.txt").exists()
