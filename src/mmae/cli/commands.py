@@ -122,6 +122,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``mmae export``."""
+    from mmae.engine.export import export_onnx
+
+    res = export_onnx(Path(args.run), Path(args.out), opset=args.opset,
+                      check=not args.no_check, overwrite=args.overwrite)
+    print(f"wrote {res['path']} (input '{res['input']}', opset {res['opset']})")
+    if "max_abs_diff" in res:
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in res["max_abs_diff"].items())
+        print(f"onnxruntime vs torch, max abs difference: {diffs}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """``mmae models``."""
     from mmae.models.registry import get_spec, list_models

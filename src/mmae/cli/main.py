@@ -124,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     __import__("mmae.cli.benchmark", fromlist=["_"]).add_benchmark_parser(sub, _common)
+    p = sub.add_parser("export", help="export a trained run to ONNX (checked against torch)",
+                       description="Export a trained run to ONNX (input: image or clip with a "
+                                   "dynamic batch; outputs: recon, anomaly_map, pred_score) and "
+                                   "check onnxruntime's outputs against the torch model. Needs "
+                                   "pip install 'mmae[onnx]'.")
+    p.add_argument("--run", required=True, help="run folder written by `mmae train`")
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the onnxruntime comparison with the torch model")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    _common(p)
+
     p = sub.add_parser("models", help="list the registered models",
                        description="List the registered models and their kind.")
     _common(p)
