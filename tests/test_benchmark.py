@@ -90,6 +90,7 @@ def test_benchmark_tables_and_resume(cli, tiny_root: Path, tmp_path: Path, monke
     (["--models", "ae", "--categories", "tiny,bogus"], "--categories: no category 'bogus'"),
     (["--models", "ae", "--set", "bogus=1"], "--set bogus: not a setting of any"),
     (["--models", "ae", "--set", "vae.beta=2"], "model 'vae' is not in --models"),
+    (["--models", "mmae", "--set", "image_size=36", "--set", "num_scales=4"], "too small"),
 ])
 def test_bad_arguments_one_line(cli, tiny_root: Path, tmp_path: Path, argv, message) -> None:
     out = tmp_path / "never"

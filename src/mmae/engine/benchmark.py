@@ -36,7 +36,7 @@ from mmae.engine import checkpoint as ck
 from mmae.engine.benchmark_tables import category_group, format_tables
 from mmae.engine.config import RunConfig, resolve_config
 from mmae.errors import ConfigError, DataError, RunFolderError
-from mmae.models.registry import get_spec, list_models, model_arguments
+from mmae.models.registry import create_model, get_spec, list_models, model_arguments
 
 MANIFEST = "benchmark.json"
 RESULTS = "results.json"
@@ -192,6 +192,8 @@ def plan_benchmark(data: Path, models: str | list[str],
     per_model = _route_sets(sets, models)
     first = next(iter(chosen.values()))
     configs = {m: resolve_config(m, preset, per_model[m], data=str(first)) for m in models}
+    for cfg in configs.values():  # a model the settings cannot build fails now, not mid-way
+        create_model(cfg.model, **cfg.model_kwargs())
     return BenchmarkPlan(data, kind, models, chosen, preset, sets, configs)
 
 
