@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mmae.cli import commands
 from mmae.engine.config import parse_set
 
 DESCRIPTION = (
@@ -47,9 +46,6 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
                    help="replace a different benchmark in --out (the old one is kept as "
                         "<out>.old)")
     common(p)
-    # ``mmae``'s dispatcher looks verbs up in ``mmae.cli.commands``.
-    if not hasattr(commands, "cmd_benchmark"):
-        commands.cmd_benchmark = cmd_benchmark
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:

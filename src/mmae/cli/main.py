@@ -1,4 +1,4 @@
-"""``mmae`` command line: train, test, predict, synth, demo, data, models.
+"""``mmae`` command line: train, test, predict, synth, demo, data, export, models, benchmark.
 
 Every user error (bad file, unknown option value, existing output folder) prints one line
 ``mmae: error: ...`` and exits with code 2; ``--debug`` shows the traceback instead.
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from mmae import __version__
 from mmae.cli import commands
+from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
 from mmae.errors import MMAEError
 
 EPILOG = "Run `mmae VERB --help` for the options of each verb."
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video layout: auto, ucsd, avenue, shanghaitech, frames")
     _common(p)
 
-    __import__("mmae.cli.benchmark", fromlist=["_"]).add_benchmark_parser(sub, _common)
+    add_benchmark_parser(sub, _common)
     p = sub.add_parser("export", help="export a trained run to ONNX (checked against torch)",
                        description="Export a trained run to ONNX (input: image or clip with a "
                                    "dynamic batch; outputs: recon, anomaly_map, pred_score) and "
@@ -151,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         warnings.formatwarning = lambda msg, cat, *a, **k: f"mmae: warning: {msg}\n"
     try:
-        return int(getattr(commands, f"cmd_{args.verb}")(args) or 0)
+        verbs = {"benchmark": cmd_benchmark}
+        handler = verbs.get(args.verb) or getattr(commands, f"cmd_{args.verb}")
+        return int(handler(args) or 0)
     except MMAEError as exc:
         if args.debug:
             raise
