@@ -86,3 +86,23 @@ def test_out_dir_is_never_overwritten_silently(tmp_path):
     assert (tmp_path / "run.old" / "precious.txt").read_text() == "keep"
     # an empty existing folder is fine
     assert ck.prepare_out_dir(tmp_path / "empty", overwrite=False).is_dir()
+
+
+def test_failed_command_leaves_things_as_they_were(tmp_path):
+    new = tmp_path / "new"
+    with pytest.raises(ValueError), ck.output_folder(new, overwrite=False):
+        raise ValueError("bad input")
+    assert not new.exists()
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "precious.txt").write_text("keep")
+    with pytest.raises(ValueError), ck.output_folder(old, overwrite=True):
+        raise ValueError("bad input")
+    assert (old / "precious.txt").read_text() == "keep"
+    assert not (tmp_path / "old.old").exists()
+
+    with pytest.raises(ValueError), ck.output_folder(new, overwrite=False) as out:
+        (out / "checkpoint.pt").write_text("partial work is kept")
+        raise ValueError("late failure")
+    assert (new / "checkpoint.pt").is_file()

@@ -88,3 +88,20 @@ def test_data_json_describes_mvtec(cli, tiny_mvtec):
     assert code == 0, err
     info = json.loads(out)
     assert info["kind"] == "image" and info["layout"] == "mvtec"
+
+
+def test_bad_model_setting_fails_before_creating_the_run(cli, tmp_path, tiny_mvtec):
+    code, _, err = cli("train", "--data", tiny_mvtec, "--out", tmp_path / "r", "--set",
+                       "gamma=2", "--quiet")
+    assert code == 2 and "gamma" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_image_model_on_video_data_is_refused(cli, tmp_path):
+    from mmae.data.synth_video import generate_synthetic_video
+
+    data = generate_synthetic_video(tmp_path / "v", seed=0, num_train=1, num_test=1,
+                                    train_frames=20, test_frames=20)
+    code, _, err = cli("train", "--data", data, "--out", tmp_path / "r", "--quiet")
+    assert code == 2 and "video dataset" in err and "mmae3d" in err
+    assert not (tmp_path / "r").exists()

@@ -14,7 +14,7 @@ from mmae.errors import ConfigError, DataError
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``mmae train``."""
-    from mmae.engine.train import train
+    from mmae.engine.train import build_model, train
 
     if args.help_settings:
         print(settings_help(args.model))
@@ -40,16 +40,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(f"--data {data} does not exist")
     cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
                          data=str(data.resolve()))
-    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 owns the folder
-    run = ck.prepare_out_dir(Path(args.out), args.overwrite) if main_process else Path(args.out)
-    train(cfg, run, progress=progress)
-    if main_process:
-        print(f"trained {cfg.model} ({cfg.epochs} epochs) -> {run}")
+    build_model(cfg)  # invalid model settings fail here, before the run folder is created
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 owns the folder
+        train(cfg, Path(args.out), progress=progress)
+        return 0
+    with ck.output_folder(Path(args.out), args.overwrite) as run:
+        train(cfg, run, progress=progress)
+    print(f"trained {cfg.model} ({cfg.epochs} epochs) -> {run}")
     return 0
-
-
-def _out_dir(path: Path, overwrite: bool) -> Path:
-    return ck.prepare_out_dir(path, overwrite, what="output folder")
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -59,9 +57,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     ck.load_config(run)  # clear error before anything else
-    out = _out_dir(Path(args.out) if args.out else run / "test", args.overwrite)
-    metrics = run_test(run, Path(args.data) if args.data else None, out, progress=not args.quiet,
-                       overrides=parse_set(args.sets))
+    with ck.output_folder(Path(args.out) if args.out else run / "test", args.overwrite,
+                          "output folder") as out:
+        metrics = run_test(run, Path(args.data) if args.data else None, out,
+                           progress=not args.quiet, overrides=parse_set(args.sets))
     print(format_metrics(metrics))
     print(f"wrote {out / 'metrics.json'}")
     return 0
@@ -71,9 +70,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``mmae predict``."""
     from mmae.engine.predict import run_predict
 
-    out = _out_dir(Path(args.out), args.overwrite)
-    rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
-                       progress=not args.quiet)
+    with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
+        rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
+                           progress=not args.quiet)
     flagged = sum(1 for r in rows if r["anomalous"] == 1)
     print(f"scored {len(rows)} images, {flagged} anomalous -> {out / 'scores.csv'}")
     return 0
@@ -81,8 +80,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``mmae synth image|video``."""
-    out = Path(args.out)
-    _out_dir(out, args.overwrite)
+    with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
+        _synth(args, out)
+    return 0
+
+
+def _synth(args: argparse.Namespace, out: Path) -> None:
     if args.what == "image":
         from mmae.data.synth_image import SYNTH_IMAGE_CATEGORIES, generate_synthetic_images
 
@@ -98,7 +101,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
         root = generate_synthetic_video(out, seed=args.seed)
         print(f"wrote synthetic video dataset to {root}")
-    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

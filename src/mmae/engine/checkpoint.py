@@ -9,11 +9,13 @@ in it runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,30 @@ def prepare_out_dir(path: Path, overwrite: bool, what: str = "run folder") -> Pa
         path.rename(backup)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def output_folder(path: Path, overwrite: bool, what: str = "run folder") -> Iterator[Path]:
+    """:func:`prepare_out_dir` for the duration of a command that may fail.
+
+    If the command raises while the new folder is still empty, the folder is removed and an old
+    one moved aside by ``overwrite`` is put back: a failed command leaves things as they were.
+    """
+    path = Path(path)
+    existed = path.is_dir()
+    backup = path.with_name(path.name + ".old")
+    moved = overwrite and existed and any(path.iterdir())
+    out = prepare_out_dir(path, overwrite, what)
+    try:
+        yield out
+    except BaseException:
+        if out.is_dir() and not any(out.iterdir()):
+            if moved and backup.is_dir():
+                out.rmdir()
+                backup.rename(path)
+            elif not existed:
+                out.rmdir()
+        raise
 
 
 def save_config(run: Path, cfg: RunConfig) -> None:

@@ -31,6 +31,8 @@ class RunConfig:
     data: str = ""
     image_size: int = 64  # image side (images) or frame side (video); also the model's image_size
     channels: int | None = None  # None = auto (1 if every image is grayscale, else 3)
+    video_layout: str = "auto"  # auto | ucsd | avenue | shanghaitech | frames
+    label_source: str = "auto"  # video test labels, e.g. avenue_hasan_mat (see README)
     clip_length: int = 16
     clip_stride: int = 1
     test_clip_stride: int = 1
@@ -87,6 +89,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "amp": ("auto", "bf16", "off"),
     "frame_rule": ("mean", "center"),
     "kind": ("image", "video"),
+    "video_layout": ("auto", "ucsd", "avenue", "shanghaitech", "frames"),
 }
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
              "test_clip_stride", "save_every", "eval_batch_size")
@@ -203,7 +206,7 @@ def _apply(cfg: RunConfig, values: dict[str, Any], source: str, strict: bool) ->
 
 EVAL_SETTINGS = ("smoothing_sigma", "score_reduce", "score_topk", "fpr_limit",
                  "threshold_percentile", "frame_rule", "test_clip_stride", "eval_batch_size",
-                 "device")
+                 "device", "video_layout", "label_source")
 
 
 def override_eval_settings(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmae.engine.config import RunConfig
-from mmae.errors import DataError
+from mmae.errors import ConfigError, DataError
 
 
 def frame_size(cfg: RunConfig) -> tuple[int, int]:
@@ -26,6 +26,17 @@ def build_dataset(cfg: RunConfig, split: str, data: str | Path | None = None,
     root = Path(data if data is not None else cfg.data)
     if not root.exists():
         raise DataError(f"data path {root} does not exist")
+    from mmae.data.video import detect_video_layout
+
+    video_layout = detect_video_layout(root) if root.is_dir() else None
+    if cfg.kind == "video" and cfg.video_layout != "auto":
+        video_layout = cfg.video_layout
+    if cfg.kind == "image" and video_layout is not None:
+        raise ConfigError(f"{root} is a video dataset ({video_layout} layout) but model "
+                          f"{cfg.model!r} is an image model; use mmae3d, memae3d or ae3d")
+    if cfg.kind == "video" and video_layout is None:
+        raise DataError(f"{root} is not a video dataset in a known layout (ucsd, avenue, "
+                        f"shanghaitech, frames); model {cfg.model!r} is a video model")
     if cfg.kind == "image":
         from mmae.data.image import open_image_dataset
 
@@ -33,7 +44,9 @@ def build_dataset(cfg: RunConfig, split: str, data: str | Path | None = None,
                                   cache_dir=cache_dir, progress=progress)
     from mmae.data.video import open_video_dataset
 
-    return open_video_dataset(root, split, frame_size=frame_size(cfg), cache_dir=cache_dir)
+    source = None if cfg.label_source == "auto" else cfg.label_source
+    return open_video_dataset(root, split, layout=cfg.video_layout, label_source=source,
+                              frame_size=frame_size(cfg), cache_dir=cache_dir)
 
 
 def clips(video_dataset: Any, cfg: RunConfig, train: bool) -> Dataset:
