@@ -101,7 +101,8 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
 
     steps_per_epoch = math.ceil(len(train_set) / rt.world_size / cfg.batch_size)
     bar = tqdm(total=(cfg.epochs - start_epoch) * steps_per_epoch, desc=f"train {cfg.model}",
-               disable=not (progress and rt.is_main), unit="step", dynamic_ncols=True)
+               disable=not (progress and rt.is_main), unit="step", dynamic_ncols=True,
+               mininterval=0.5)
     log_path = run / ck.LOG
     step = 0
     model.train()
