@@ -16,6 +16,7 @@ import pytest
 from scipy import ndimage
 
 import mmae.metrics.aupro as aupro_mod
+from mmae.errors import ConfigError
 from mmae.metrics import au_pro
 
 
@@ -188,6 +189,14 @@ def test_official_float32_fpr_only_differs_by_rounding(seed):
     assert abs(au_pro(masks, maps, limit) - official) <= 1e-7
 
 
+@pytest.mark.parametrize("seed", range(240))
+def test_official_rounding_mode_matches_official_storage(seed):
+    # fpr_dtype="float32" reproduces the official script's float32 FPRs, not just within 1e-7.
+    masks, maps, limit = random_case(seed)
+    official = reference_au_pro(masks, maps, limit, official_float32_fpr=True)
+    assert abs(au_pro(masks, maps, limit, fpr_dtype="float32") - official) <= 1e-12
+
+
 def test_many_images_of_realistic_scores():
     rng = np.random.default_rng(1234)
     masks, maps = [], []
@@ -199,3 +208,9 @@ def test_many_images_of_realistic_scores():
         maps.append(amap)
     for limit in (0.01, 0.05, 0.3, 1.0):
         assert abs(au_pro(masks, maps, limit) - reference_au_pro(masks, maps, limit)) <= 1e-10
+
+
+def test_fpr_dtype_is_checked():
+    masks, maps, limit = random_case(0)
+    with pytest.raises(ConfigError, match="fpr_dtype"):
+        au_pro(masks, maps, limit, fpr_dtype="float16")

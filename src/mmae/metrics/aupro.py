@@ -59,6 +59,7 @@ def au_pro(
     maps: object,
     fpr_limit: float = 0.3,
     return_curve: bool = False,
+    fpr_dtype: str = "float64",
 ) -> float | tuple[float, np.ndarray, np.ndarray]:
     """Normalized AU-PRO up to ``fpr_limit``: the MVTec AD evaluation's definition, exact.
 
@@ -70,6 +71,10 @@ def au_pro(
             half-pixel centres); the mask is never resized.
         fpr_limit: integration limit on the false-positive rate, in (0, 1].
         return_curve: also return the PRO curve on [0, fpr_limit].
+        fpr_dtype: ``"float64"`` (default): exact FPRs (integer counts / number of normal
+            pixels in float64). ``"float32"``: the official MVTec AD script's rounding (it casts
+            the cumulative false-positive counts to float32 and keeps the FPRs in float32), to
+            reproduce its published numbers to ~1e-12 instead of ~1e-9 (docs/metrics.md).
 
     Returns:
         The area under the PRO curve from FPR 0 to ``fpr_limit`` divided by ``fpr_limit`` (in
@@ -83,6 +88,8 @@ def au_pro(
         ConfigError: ``fpr_limit`` outside (0, 1].
     """
     fpr_limit = _check_limit(fpr_limit)
+    if fpr_dtype not in ("float64", "float32"):
+        raise ConfigError(f"fpr_dtype must be 'float64' or 'float32', got {fpr_dtype!r}")
     mask_list, map_list, dtype = paired_masks_and_maps(masks, maps)
     anom_idx, anom_w, num_normal, num_regions = _regions(mask_list)
     if num_regions == 0:
@@ -110,7 +117,8 @@ def au_pro(
     top.sort()
     v = top[top.size - k]
 
-    fpr, pro = _reduced_curve(top, v, anom_scores, np.concatenate(anom_w), num_normal, num_regions)
+    fpr, pro = _reduced_curve(top, v, anom_scores, np.concatenate(anom_w), num_normal, num_regions,
+                              official_rounding=fpr_dtype == "float32")
     value = trapezoid_to_limit(fpr, pro, fpr_limit) / fpr_limit
     if not return_curve:
         return value
@@ -194,6 +202,7 @@ def _reduced_curve(
     anom_w: np.ndarray,
     num_normal: int,
     num_regions: int,
+    official_rounding: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Corner points (A_j, B_j) of the PRO curve for the anomalous scores >= v (module docstring).
 
@@ -202,6 +211,10 @@ def _reduced_curve(
         v: cutoff score; thresholds below it lie beyond the FPR limit.
         anom_scores: scores of all anomalous pixels; anom_w their weights 1 / |region|.
         num_normal: number of normal pixels; num_regions: number of regions.
+        official_rounding: round the FPRs as the official script does (float32 counts,
+            quotient stored in float32). Only the x values of the corners change, and horizontal
+            segments have the same area whatever points lie inside them, so the reduced curve
+            reproduces the official curve's area under this rounding too.
 
     Returns:
         (fpr, pro) float64 arrays starting at (0, 0) and ending with (1, PRO_last).
@@ -224,11 +237,20 @@ def _reduced_curve(
     x = np.empty(2 * m + 2, dtype=np.float64)
     y = np.empty(2 * m + 2, dtype=np.float64)
     x[0] = y[0] = 0.0
-    x[1:-1:2] = above / num_normal  # A_j
-    x[2:-1:2] = at_least / num_normal  # B_j
+    x[1:-1:2] = _fpr(above, num_normal, official_rounding)  # A_j
+    x[2:-1:2] = _fpr(at_least, num_normal, official_rounding)  # B_j
     y[2:-1:2] = pro
     y[1:-1:2] = 0.0
     y[3:-1:2] = pro[:-1]
     x[-1] = 1.0
     y[-1] = pro[-1] if m else 0.0
     return x, y
+
+
+def _fpr(counts: np.ndarray, num_normal: int, official_rounding: bool) -> np.ndarray:
+    """False-positive rates of counts: exact float64, or the official script's float32 rounding
+    (``cumsum(...).astype(float32)`` divided by the int64 pixel count, stored in float32)."""
+    if not official_rounding:
+        return counts / num_normal
+    c32 = counts.astype(np.float32).astype(np.float64)
+    return (c32 / np.int64(num_normal)).astype(np.float32).astype(np.float64)
