@@ -59,8 +59,7 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
     return create_model(cfg.model, **cfg.model_kwargs())
 
 
-def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True,
-          max_steps: int | None = None) -> Path:
+def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a model; returns the run folder.
 
     Args:
@@ -68,7 +67,6 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
         run: Run folder (created by the caller; must hold ``checkpoint.pt`` when resuming).
         resume: Continue from ``run/checkpoint.pt`` (model, optimizer, epoch, RNG state).
         progress: Show a progress bar.
-        max_steps: Stop after this many optimizer steps in total (tests only).
     """
     run = Path(run)
     rt = setup_runtime(cfg.device, cfg.amp)
@@ -104,7 +102,6 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
                disable=not (progress and rt.is_main), unit="step", dynamic_ncols=True,
                mininterval=0.5)
     log_path = run / ck.LOG
-    step = 0
     model.train()
     for epoch in range(start_epoch, cfg.epochs):
         batches = _epoch_batches(len(train_set), cfg.batch_size, cfg.seed, epoch, rt)
@@ -132,32 +129,26 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
             if out.extras and "zero_row_fraction" in out.extras:
                 zero_rows.append(out.extras["zero_row_fraction"].detach().float().cpu().numpy())
-            step += 1
             rate = seen / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{loss.item():.4g}",
                             **{"samples/s": f"{rate:.0f}"})
             bar.update(1)
-            if max_steps is not None and step >= max_steps:
-                break
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({k: v / max(seen, 1) for k, v in sums.items()})
         record["samples_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
         if zero_rows:
             record["zero_row_fraction"] = np.mean(zero_rows, axis=0).round(4).tolist()
-        done = max_steps is not None and step >= max_steps
         if rt.is_main:
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
-            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs or done:
+            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
                 ck.save_checkpoint(run / ck.CHECKPOINT, {
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "epoch": epoch + 1, "rng": get_rng_state(), "config": cfg.to_dict(),
                     "mmae_version": __version__,
                 })
-        if done:
-            break
     bar.close()
-    if rt.is_main and not (max_steps is not None and step >= max_steps):
+    if rt.is_main:
         calibrate_normal(run, cfg, model, data, rt.device)
     teardown_runtime(rt)
     return run
