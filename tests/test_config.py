@@ -63,3 +63,11 @@ def test_every_model_resolves_with_every_preset(preset):
 def test_config_dict_roundtrip():
     cfg = resolve_config("mmae", "cpu", parse_set(["seed=7"]))
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_settings_help_shows_resolved_values():
+    from mmae.engine.config import settings_help
+
+    text = settings_help("mmae", "paper", parse_set(["epochs=7"]))
+    assert "  epochs = 7" in text and "  image_size = 256" in text
+    assert "  num_scales = 5" in text and "  latent_dim = 1024" in text

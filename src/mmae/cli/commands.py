@@ -17,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mmae.engine.train import build_model, train
 
     if args.help_settings:
-        print(settings_help(args.model))
+        print(settings_help(args.model, args.preset or "cpu", parse_set(args.sets)))
         return 0
     progress = not args.quiet
     if args.resume:

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing --out folder (the old one is kept as <out>.old)")
     p.add_argument("--no-test", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--help-settings", action="store_true",
-                   help="list every --set key with its default for --model, then exit")
+                   help="list every --set key with its value for --model and --preset "
+                        "(after any --set), then exit")
     _common(p)
 
     p = sub.add_parser("test", help="evaluate a trained run on a test split",

@@ -251,14 +251,16 @@ def resolve_config(
     return cfg
 
 
-def settings_help(model: str = "mmae") -> str:
-    """Human-readable list of every --set key with its default."""
-    cfg = RunConfig(model=model)
-    lines = ["run settings:"]
+def settings_help(model: str = "mmae", preset: str = "cpu",
+                  overrides: dict[str, Any] | None = None) -> str:
+    """Every --set key with its value after the preset and ``overrides`` are applied."""
+    cfg = resolve_config(model, preset, overrides)
+    lines = [f"run settings (preset {preset}):"]
     for f in dataclasses.fields(RunConfig):
         if f.name not in _DERIVED:
             lines.append(f"  {f.name} = {getattr(cfg, f.name)!r}")
-    lines.append(f"model settings ({model}):")
-    for k, v in sorted(model_arguments(model).items()):
+    lines.append(f"model settings ({model}, preset {preset}):")
+    values = {**model_arguments(model), **cfg.model_kwargs()}
+    for k, v in sorted(values.items()):
         lines.append(f"  {k} = {v!r}")
     return "\n".join(lines)
