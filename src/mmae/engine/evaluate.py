@@ -70,7 +70,8 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
         result["image_threshold"] = t.as_dict()
         if t.f1 is not None:
             result["image_f1_max"] = float(t.f1)
-        save_thresholds(run, {"image_f1": {**result["image_threshold"], "data": str(data)}})
+        save_thresholds(run, {"image_validation": {**result["image_threshold"],
+                                                   "data": str(data)}})
     per: dict[str, Any] = {}
     good = [i for i in range(n) if labels[i] == 0]
     for d in sorted(set(defects) - {"good"}):
@@ -88,12 +89,11 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
                                                       "(maps resized bilinearly to the mask)"}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-    threshold = thr
     with open(out / "scores.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "defect", "label", "score", "predicted"])
         for i, r in enumerate(ds.records):
-            pred = "" if threshold is None else int(scored.scores[i] >= threshold)
+            pred = "" if thr is None else int(scored.scores[i] >= thr)
             w.writerow([str(r.path), r.defect, int(r.label), f"{scored.scores[i]:.6g}", pred])
     _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out, grid_rows)
     return result

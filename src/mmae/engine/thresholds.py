@@ -41,9 +41,10 @@ def calibrate_normal(run: Path, cfg: RunConfig, model: torch.nn.Module, data: An
 
 
 def image_threshold(thresholds: dict[str, Any]) -> tuple[float | None, str]:
-    """The image threshold ``predict`` uses: F1 from `mmae test` if present, else the normal
-    percentile; with the name of its source."""
-    for key in ("image_f1", "image_normal"):
+    """The image threshold ``predict`` uses: the one `mmae test` chose on labelled data (F1-max,
+    or its documented percentile fallback) if present, else the percentile of normal training
+    scores; with the name of its source."""
+    for key in ("image_validation", "image_normal"):
         if key in thresholds:
             return float(thresholds[key]["value"]), key
     return None, "none"
