@@ -80,6 +80,11 @@ def test_train_test_predict_on_tiny_data(cli, tmp_path, tiny_mvtec):
     rows = list(csv.DictReader(open(pred / "scores.csv")))
     assert len(rows) == 6
     assert all(r["anomalous"] in ("0", "1") for r in rows)
+    th = json.loads((run / "thresholds.json").read_text())
+    assert all(r["threshold_source"] == "image_validation" for r in rows)
+    assert all(float(r["threshold"]) == th["image_validation"]["value"] for r in rows)
+    assert all(r["anomalous"] == str(int(float(r["score"]) >= th["image_validation"]["value"]))
+               for r in rows)
     assert all((pred / r["heatmap"]).is_file() for r in rows)
 
 

@@ -96,5 +96,5 @@ def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | Non
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "score": f"{r['score']:.6g}"})
+            w.writerow(r)
     return rows
