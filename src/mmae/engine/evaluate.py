@@ -138,7 +138,9 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     """Evaluate a video run: every test frame scored, micro and macro frame AUC."""
     from mmae.engine.video_scoring import score_videos
 
-    vds = build_dataset(cfg, "test", data, progress=progress)
+    # Decoded test frames go to the run's cache as memory-mapped .npy: bounded memory on large
+    # test sets (ShanghaiTech), and a second `mmae test` does not decode again.
+    vds = build_dataset(cfg, "test", data, cache_dir=run / "cache", progress=progress)
     frame_scores, kept = score_videos(model, vds, cfg, device)
     if any(np.isinf(s).any() for s in frame_scores):
         raise DataError(f"run {run}: the model gives non-finite clip errors (diverged weights?)")
