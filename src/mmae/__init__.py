@@ -4,4 +4,14 @@ from mmae.models.registry import create_model, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models"]
+
+def __getattr__(name: str):
+    # ``mmae.Detector`` is imported lazily: it pulls in the engine, which imports mmae itself.
+    if name == "Detector":
+        from mmae.detector import Detector
+
+        return Detector
+    raise AttributeError(f"module 'mmae' has no attribute {name!r}")
+
+
+__all__ = ["Detector", "__version__", "create_model", "list_models"]

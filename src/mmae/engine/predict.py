@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from mmae.data.image_io import is_image_file, list_image_files, read_image, resize_image
+from mmae.data.image_io import is_image_file, list_image_files, read_image
 from mmae.engine import plots
 from mmae.engine.checkpoint import load_thresholds
-from mmae.engine.device import eval_mode
 from mmae.engine.runs import load_run
-from mmae.engine.scoring import reduce_score, smooth_map
+from mmae.engine.scoring import map_images, reduce_score
 from mmae.engine.thresholds import image_threshold
 from mmae.errors import ConfigError, DataError
 
@@ -61,12 +59,8 @@ def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | Non
     pending: list[tuple[Path, np.ndarray]] = []
 
     def flush() -> None:
-        x = torch.stack([torch.tensor(resize_image(img, cfg.image_size)).permute(2, 0, 1)
-                         for _, img in pending]).float().div(255).to(device)
-        with eval_mode(model):
-            maps = model(x).anomaly_map.float().cpu().numpy()[:, 0]
+        maps = map_images(model, [img for _, img in pending], cfg, device, batch_size)
         for (path, img), m in zip(pending, maps):
-            m = smooth_map(m, cfg.smoothing_sigma)
             score = reduce_score(m, cfg.score_reduce, cfg.score_topk)
             n = len(rows)
             vmax = pix * 2 if pix else float(m.max()) or 1.0

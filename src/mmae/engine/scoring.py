@@ -7,7 +7,7 @@ to each ground-truth mask's own resolution (``mmae.metrics.resize_map_to_mask``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +75,23 @@ def score_images(model: torch.nn.Module, dataset: Dataset, cfg: RunConfig,
                 r = out.recon[i].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
                 recons.append(r)
     return Scored(np.stack(maps), np.asarray(scores, dtype=np.float64)), recons
+
+
+def map_images(model: torch.nn.Module, images: Sequence[np.ndarray], cfg: RunConfig,
+               device: torch.device, batch_size: int = 32) -> list[np.ndarray]:
+    """Post-processed anomaly maps (model resolution) of uint8 HxWxC images of any size.
+
+    Each image is converted to the run's channels and resized exactly as the training data was
+    (``mmae.data.image_io.resize_image``).
+    """
+    from mmae.data.image_io import resize_image, to_channels
+
+    out: list[np.ndarray] = []
+    with eval_mode(model):
+        for i in range(0, len(images), batch_size):
+            x = torch.stack([
+                torch.tensor(resize_image(to_channels(im, cfg.channels), cfg.image_size))
+                .permute(2, 0, 1) for im in images[i : i + batch_size]]).float().div(255)
+            maps = model(x.to(device)).anomaly_map.float().cpu().numpy()[:, 0]
+            out.extend(smooth_map(m, cfg.smoothing_sigma) for m in maps)
+    return out

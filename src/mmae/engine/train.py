@@ -59,7 +59,8 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
     return create_model(cfg.model, **cfg.model_kwargs())
 
 
-def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True) -> Path:
+def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True,
+          dataset: Any = None) -> Path:
     """Train a model; returns the run folder.
 
     Args:
@@ -67,14 +68,17 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
         run: Run folder (created by the caller; must hold ``checkpoint.pt`` when resuming).
         resume: Continue from ``run/checkpoint.pt`` (model, optimizer, epoch, RNG state).
         progress: Show a progress bar.
+        dataset: Training data already in memory (an image dataset with ``channels`` and
+            ``{"image": ...}`` items); default: built from ``cfg.data``.
     """
     run = Path(run)
     rt = setup_runtime(cfg.device, cfg.amp)
     if rt.world_size > 1:
         torch.distributed.barrier()  # rank 0 has prepared the run folder
     seed_everything(cfg.seed)
-    data = build_dataset(cfg, "train", cache_dir=run / "cache" if rt.is_main else None,
-                         progress=progress and rt.is_main)
+    data = dataset if dataset is not None else build_dataset(
+        cfg, "train", cache_dir=run / "cache" if rt.is_main else None,
+        progress=progress and rt.is_main)
     if cfg.channels is None:
         cfg.channels = channels_of(data, cfg)
     train_set = clips(data, cfg, train=True) if cfg.kind == "video" else data
