@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mmae.engine.config import RunConfig, list_presets, parse_set, resolve_config
 from mmae.errors import ConfigError
-from mmae.models.registry import list_models, model_arguments
+from mmae.models.registry import create_model, list_models, model_arguments
 
 
 def test_paper_preset_matches_reference_section_1():
@@ -52,12 +53,15 @@ def test_unknown_model_and_preset():
         resolve_config("mmae", "fast")
 
 
-@pytest.mark.parametrize("preset", ["cpu", "paper"])
+@pytest.mark.parametrize("preset", list_presets())
 def test_every_model_resolves_with_every_preset(preset):
     assert set(list_presets()) >= {"cpu", "paper"}
     for name in list_models():
         cfg = resolve_config(name, preset)
         assert set(cfg.model_kwargs()) <= set(model_arguments(name))
+        with torch.device("meta"):  # the preset builds a valid model (no memory allocated)
+            model = create_model(name, **cfg.model_kwargs())
+        assert model.kind == cfg.kind
 
 
 def test_config_dict_roundtrip():
