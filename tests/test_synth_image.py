@@ -15,6 +15,8 @@ from mmae.data.synth_image import (
     generate_synthetic_images,
     render_synthetic_image,
 )
+from mmae.data.synth_image_hard import HARD_DEFECTS, HARD_RENDER
+from mmae.engine.benchmark_tables import category_group
 from mmae.errors import ConfigError, RunFolderError
 
 SMALL = {"image_size": 48, "n_train": 6, "n_test": 8}
@@ -82,3 +84,50 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError):
         generate_synthetic_images(tmp_path, categories=["grid"], **SMALL)
     generate_synthetic_images(tmp_path, categories=["grid"], overwrite=True, **SMALL)
+
+
+# -- the harder categories (carpet, screw) -------------------------------------------------
+HARD = ("carpet", "screw")
+
+
+def test_hard_categories_follow_the_easy_four() -> None:
+    assert SYNTH_IMAGE_CATEGORIES == ("disc", "fabric", "grid", "nut", *HARD)
+    assert set(HARD_DEFECTS) == set(HARD)
+    assert category_group("carpet") == "textures" and category_group("screw") == "objects"
+
+
+def test_hard_categories_deterministic_and_load(tmp_path: Path) -> None:
+    a = generate_synthetic_images(tmp_path / "a", seed=5, categories=list(HARD), **SMALL)
+    generate_synthetic_images(tmp_path / "b", seed=5, categories=list(HARD), **SMALL)
+    generate_synthetic_images(tmp_path / "c", seed=6, categories=list(HARD), **SMALL)
+    fa, fb, fc = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert fa == fb and fa.keys() == fc.keys()
+    assert sum(fa[k] != fc[k] for k in fa) > len(fa) // 2
+    assert mvtec_categories(tmp_path / "a") == sorted(HARD)
+    for cat in a:
+        test = open_image_dataset(cat, "test", 32, progress=False)
+        assert test.channels == 3 and len(test) == 8 and int(test.labels.sum()) == 4
+        assert test.masks_complete
+        assert {r.defect for r in test.records} == {"good", *HARD_DEFECTS[cat.name]}
+        for i, r in enumerate(test.records):
+            assert test.load_mask(i).any() == (r.label == 1)
+
+
+@pytest.mark.parametrize("category", HARD)
+def test_hard_defects_are_subtle_but_present_and_exactly_masked(category: str) -> None:
+    render = HARD_RENDER[category]
+    for defect in HARD_DEFECTS[category]:
+        for i in range(6):
+            # same generator state: the defect image is the normal image plus the defect
+            bad, mask = render(np.random.default_rng([0, i]), 128, defect)
+            good, none = render(np.random.default_rng([0, i]), 128, None)
+            assert not none.any() and mask.any(), (defect, i)
+            diff = np.abs(bad - good).mean(axis=-1)
+            assert not diff[~mask].any(), (defect, i)  # changed only inside the mask
+            inside = float(diff[mask].mean())
+            assert 0.05 <= inside <= 0.35, (defect, i, inside)  # present, low contrast
+            assert mask.sum() <= 0.05 * 128 * 128, (defect, i)  # small
+    # normal images vary more than the easy categories' (pose / texture differs per image)
+    a, _ = render_synthetic_image(category, 0, 0, None, 128)
+    b, _ = render_synthetic_image(category, 0, 1, None, 128)
+    assert np.abs(a.astype(float) - b.astype(float)).mean() > 2.0

@@ -15,6 +15,8 @@ Categories (:data:`SYNTH_IMAGE_CATEGORIES`, the first is the demo default):
   ``missing_part`` (lines erased in a patch).
 * ``nut`` - object, RGB: a hexagonal nut with a hole, rotation jitter. Defects: ``scratch``,
   ``rust``, ``missing_part``.
+* ``carpet`` (surface) and ``screw`` (object), RGB: harder, with more normal variation and subtle
+  defects (:mod:`mmae.data.synth_image_hard`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mmae.data.synth_image_hard import HARD_DEFECTS, HARD_RENDER
 from mmae.errors import ConfigError, RunFolderError
 
-SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut")
+SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS)
 SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     "disc": ("scratch", "stain", "missing_part"),
     "fabric": ("hole", "stain", "cut"),
     "grid": ("crack", "spot", "missing_part"),
     "nut": ("scratch", "rust", "missing_part"),
+    **HARD_DEFECTS,
 }
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_N_TRAIN = 160
@@ -244,7 +248,7 @@ def _nut(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 _RENDER: dict[str, Callable[[Rng, int, str | None], tuple[np.ndarray, np.ndarray]]] = {
-    "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut,
+    "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut, **HARD_RENDER,
 }
 
 
