@@ -15,9 +15,33 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from mmae.errors import ConfigError
 from mmae.layers.blocks import LEAKY_SLOPE, ConvBlock, UpBlock
 
 OUTPUT_ACTIVATIONS = ("none", "sigmoid", "tanh")
+
+
+def check_choice(name: str, value: object, options: Sequence[object]) -> None:
+    """ConfigError naming ``name`` unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of: "
+                          f"{', '.join(map(str, options))}")
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """ConfigError naming ``name`` unless ``value`` is an integer >= 1 (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """``widths`` as a tuple; ConfigError unless a non-empty list of positive integers."""
+    channels = tuple(widths)
+    if not channels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1
+                           for c in channels):
+        raise ConfigError(f"widths must be a non-empty list of positive integers, "
+                          f"got {list(channels)}")
+    return channels
 
 
 def halvings(size: int, target: int) -> tuple[int, int]:

@@ -16,7 +16,6 @@ Latents:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,23 +25,20 @@ from mmae.errors import ConfigError
 from mmae.layers.blocks import resize
 from mmae.layers.fuser import FUSERS, build_fuser
 from mmae.layers.memory import SIMILARITIES, MemoryModule, entropy_loss, zero_row_fraction
-from mmae.models.encoders import OUTPUT_ACTIVATIONS, Decoder, Encoder, plan_encoder
+from mmae.models.encoders import (
+    OUTPUT_ACTIVATIONS,
+    Decoder,
+    Encoder,
+    check_choice,
+    check_positive_int,
+    check_widths,
+    plan_encoder,
+)
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
 
 LATENTS = ("vector", "spatial")
 UPSAMPLING = ("shuffle", "transpose")
-
-
-def _choice(name: str, value: Any, options: Sequence[Any]) -> None:
-    if value not in options:
-        raise ConfigError(f"{name}={value!r} is not valid; choose one of: "
-                          f"{', '.join(map(str, options))}")
-
-
-def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
 class MMAE(nn.Module):
@@ -104,19 +100,16 @@ class MMAE(nn.Module):
         super().__init__()
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.config["widths"] = list(widths)
-        _choice("dims", dims, (2, 3))
-        _choice("latent", latent, LATENTS)
-        _choice("fuser", fuser, FUSERS)
-        _choice("similarity", similarity, SIMILARITIES)
-        _choice("upsample", upsample, UPSAMPLING)
-        _choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_choice("dims", dims, (2, 3))
+        check_choice("latent", latent, LATENTS)
+        check_choice("fuser", fuser, FUSERS)
+        check_choice("similarity", similarity, SIMILARITIES)
+        check_choice("upsample", upsample, UPSAMPLING)
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
         for name in ("in_channels", "image_size", "num_scales", "memory_size", "latent_dim",
                      "clip_length", "min_encoder_layers"):
-            _positive(name, self.config[name])
-        channels = tuple(widths)
-        if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
-            raise ConfigError(f"widths must be a non-empty list of positive integers, "
-                              f"got {list(channels)}")
+            check_positive_int(name, self.config[name])
+        channels = check_widths(widths)
         if not 0.0 < float(gamma) < 1.0:
             raise ConfigError(f"gamma must lie in (0, 1), got {gamma!r}")
         if fuser == "none" and num_scales > 1:

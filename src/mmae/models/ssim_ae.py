@@ -21,7 +21,16 @@ from torch import Tensor, nn
 
 from mmae.errors import ConfigError
 from mmae.layers.ssim import ssim_anomaly_map
-from mmae.models.encoders import OUTPUT_ACTIVATIONS, Decoder, Encoder, EncoderPlan, plan_encoder
+from mmae.models.encoders import (
+    OUTPUT_ACTIVATIONS,
+    Decoder,
+    Encoder,
+    EncoderPlan,
+    check_choice,
+    check_positive_int,
+    check_widths,
+    plan_encoder,
+)
 from mmae.models.mmae import MMAE
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
@@ -34,13 +43,8 @@ def plan_image_autoencoder(image_size: int, widths: Sequence[int],
     Raises:
         ConfigError: bad sizes or widths.
     """
-    channels = tuple(widths)
-    if not channels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1
-                           for c in channels):
-        raise ConfigError(f"widths must be a non-empty list of positive integers, "
-                          f"got {list(channels)}")
-    if not isinstance(image_size, int) or image_size < 1:
-        raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
+    channels = check_widths(widths)
+    check_positive_int("image_size", image_size)
     grid = MMAE._latent_grid(image_size, channels, depth)
     return plan_encoder((image_size, image_size), (grid, grid), channels)
 
@@ -77,11 +81,8 @@ class SSIMAE(nn.Module):
             raise ConfigError(f"window_size must be a positive odd integer, got {window_size!r}")
         if sigma <= 0:
             raise ConfigError(f"sigma must be > 0, got {sigma!r}")
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(f"output_activation={output_activation!r} is not valid; choose "
-                              f"one of: {', '.join(OUTPUT_ACTIVATIONS)}")
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_positive_int("latent_dim", latent_dim)
         self.kind = "image"
         self.in_channels = in_channels
         self.image_size = image_size

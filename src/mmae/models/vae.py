@@ -28,7 +28,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmae.errors import ConfigError
-from mmae.models.encoders import OUTPUT_ACTIVATIONS, Decoder, Encoder
+from mmae.models.encoders import (
+    OUTPUT_ACTIVATIONS,
+    Decoder,
+    Encoder,
+    check_choice,
+    check_positive_int,
+)
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
 from mmae.models.ssim_ae import plan_image_autoencoder
@@ -62,13 +68,10 @@ class VAE(nn.Module):
         output_activation: str = "sigmoid",
     ) -> None:
         super().__init__()
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        check_positive_int("latent_dim", latent_dim)
         if beta < 0:
             raise ConfigError(f"beta must be >= 0, got {beta!r}")
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ConfigError(f"output_activation={output_activation!r} is not valid; choose "
-                              f"one of: {', '.join(OUTPUT_ACTIVATIONS)}")
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
         self.kind = "image"
         self.in_channels = in_channels
         self.image_size = image_size
