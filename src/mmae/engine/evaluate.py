@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +19,13 @@ from mmae.engine.scoring import score_images
 from mmae.errors import DataError
 
 
-def _safe(fn, *args, **kwargs) -> float | None:
-    """A metric, or None where the data cannot define it (e.g. no anomalous image)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return float(fn(*args, **kwargs))
-    except (DataError, ValueError):
-        return None
-
-
 def image_metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray] | None,
-                  maps: list[np.ndarray] | None, fpr_limit: float) -> dict[str, float | None]:
-    """Image AUROC, pixel AUROC and AU-PRO of one set of images (pixel metrics need masks)."""
-    return {
-        "image_auroc": _safe(M.image_auroc, labels, scores),
-        "pixel_auroc": None if masks is None else _safe(M.pixel_auroc, masks, maps),
-        "au_pro": None if masks is None else _safe(M.au_pro, masks, maps, fpr_limit=fpr_limit),
-    }
+                  maps: list[np.ndarray] | None, fpr_limit: float) -> dict[str, Any]:
+    """``mmae.metrics.image_metrics`` without its definitions (recorded once per file): a metric
+    the data cannot give is None with the reason in ``notes``."""
+    m = M.image_metrics(labels, scores, masks, maps, fpr_limit=fpr_limit)
+    m.pop("definitions")
+    return m
 
 
 def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
@@ -47,7 +35,7 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
     n = len(ds)
     if n == 0:
         raise DataError(f"no test images found in {data}")
-    scored, _ = score_images(model, ds, cfg, device)
+    scored = score_images(model, ds, cfg, device)
     if not np.isfinite(scored.maps).all():
         raise DataError(f"run {run}: the model gives non-finite anomaly maps (diverged weights?)")
     labels = np.array([r.label for r in ds.records], dtype=np.int64)
@@ -62,14 +50,12 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
                               "num_images": n, "num_anomalous": int(labels.sum())}
     result.update(image_metrics(labels, scored.scores, masks, eval_maps, cfg.fpr_limit))
     if masks is None:
-        result["notes"] = ["some anomalous images have no mask: pixel metrics not computed"]
+        result["notes"].append("some anomalous images have no mask file")
     thr = None
     if labels.sum() < n:  # F1-max with labels; a set without anomalies falls back to a percentile
         t = M.threshold_from_validation(labels, scored.scores, cfg.threshold_percentile)
         thr = float(t)
         result["image_threshold"] = t.as_dict()
-        if t.f1 is not None:
-            result["image_f1_max"] = float(t.f1)
         save_thresholds(run, {"image_validation": {**result["image_threshold"],
                                                    "data": str(data)}})
     per: dict[str, Any] = {}
@@ -152,19 +138,16 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
                               "layout": vds.layout, "label_source": vds.label_source,
                               "num_videos": len(names),
                               "num_frames_scored": int(sum(len(s) for s in sc))}
-    result["frame_auc_micro"] = _safe(M.frame_auc, sc, lb, average="micro")
-    result["frame_auc_macro"] = _safe(M.frame_auc, sc, lb, average="macro")
-    try:
-        macro = M.frame_auc(sc, lb, average="macro")
-        result["macro_skipped_videos"] = [names[i] for i in macro.skipped]
-        result["per_video_auc"] = dict(zip(names, macro.per_video))
-    except (DataError, ValueError):
-        pass
+    vm = M.video_metrics(sc, lb, alignment=cfg.frame_rule, clip_length=cfg.clip_length,
+                         stride=cfg.test_clip_stride)
+    result["frame_auc_micro"] = vm["frame_auc"]
+    result["frame_auc_macro"] = vm["frame_auc_macro"]
+    if vm["per_video_auc"] is not None:
+        result["macro_skipped_videos"] = [names[i] for i in vm["skipped_videos"]]
+        result["per_video_auc"] = dict(zip(names, vm["per_video_auc"]))
+    result["notes"] = vm["notes"]
     result["alignment_rule"] = cfg.frame_rule
-    result["definitions"] = {**M.definitions(fpr_limit=cfg.fpr_limit, alignment=cfg.frame_rule,
-                                             clip_length=cfg.clip_length,
-                                             stride=cfg.test_clip_stride),
-                             "clip_score": "mean squared error over the clip"}
+    result["definitions"] = {**vm["definitions"], "clip_score": "mean squared error over the clip"}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     curves = out / "curves"

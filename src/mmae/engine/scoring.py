@@ -57,24 +57,15 @@ def iter_outputs(model: torch.nn.Module, dataset: Dataset, batch_size: int,
 
 
 def score_images(model: torch.nn.Module, dataset: Dataset, cfg: RunConfig,
-                 device: torch.device, keep_recon: int = 0) -> tuple[Scored, list[np.ndarray]]:
-    """Anomaly maps (post-processed, model resolution) and scores of every image.
-
-    Returns:
-        The :class:`Scored` maps/scores and the first ``keep_recon`` reconstructions as
-        HxWxC float arrays in [0, 1] (for figures).
-    """
-    maps, scores, recons = [], [], []
+                 device: torch.device) -> Scored:
+    """Anomaly maps (post-processed, model resolution) and scores of every image."""
+    maps, scores = [], []
     for _, out in iter_outputs(model, dataset, cfg.eval_batch_size, device):
-        raw = out.anomaly_map.float().cpu().numpy()[:, 0]
-        for i, m in enumerate(raw):
+        for m in out.anomaly_map.float().cpu().numpy()[:, 0]:
             m = smooth_map(m, cfg.smoothing_sigma)
             maps.append(m.astype(np.float32))
             scores.append(reduce_score(m, cfg.score_reduce, cfg.score_topk))
-            if len(recons) < keep_recon:
-                r = out.recon[i].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
-                recons.append(r)
-    return Scored(np.stack(maps), np.asarray(scores, dtype=np.float64)), recons
+    return Scored(np.stack(maps), np.asarray(scores, dtype=np.float64))
 
 
 def map_images(model: torch.nn.Module, images: Sequence[np.ndarray], cfg: RunConfig,

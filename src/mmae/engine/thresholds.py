@@ -26,7 +26,7 @@ def calibrate_normal(run: Path, cfg: RunConfig, model: torch.nn.Module, data: An
         th = {"clip_normal": {"value": float(M.threshold_from_normal(errs, pct)),
                               "method": "normal_percentile", "percentile": pct}}
     else:
-        scored, _ = score_images(model, data, cfg, device)
+        scored = score_images(model, data, cfg, device)
         # Pixel threshold from a bounded sample of normal pixels (deterministic stride).
         flat = scored.maps.reshape(-1)
         step = max(1, flat.size // 2_000_000)
