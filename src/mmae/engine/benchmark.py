@@ -3,16 +3,19 @@
 Layout of a benchmark folder ``OUT``::
 
     OUT/benchmark.json                 what this benchmark is (see below); written first
-    OUT/cells/<category>/<model>/run/  the cell's run folder (checkpoint, config, log)
-    OUT/cells/<category>/<model>/test/ its metrics.json, scores.csv, pictures
-    OUT/cells/<category>/<model>/cell.json   the cell's metrics and timings; written LAST
+    OUT/cells/<category>/<model>/seed<k>/run/  the cell's run folder (checkpoint, config, log)
+    OUT/cells/<category>/<model>/seed<k>/test/ its metrics.json, scores.csv, pictures
+    OUT/cells/<category>/<model>/seed<k>/cell.json   the cell's metrics and timings; written LAST
     OUT/results.json, OUT/tables.md    every cell, and the paper-layout tables
 
-Resuming: a cell with ``cell.json`` is finished and skipped; a cell folder without it was
-interrupted (or failed) and is deleted and run again from scratch. ``benchmark.json`` records the
-dataset, the models, the categories, the preset and ``--set`` values, and every model's resolved
+A cell is one (model, category, seed); ``<model>`` may be a variant such as
+``mmae[latent=spatial]`` (:mod:`mmae.engine.benchmark_variants`). Resuming: a cell with
+``cell.json`` is finished and skipped; a cell folder without it was interrupted (or failed) and is
+deleted and run again from scratch. ``benchmark.json`` records the dataset, the models (variants),
+the categories, the seeds, the grid, the preset and ``--set`` values, and every model's resolved
 config (so a preset edited in between is noticed); running into an ``OUT`` that records anything
-else is an error unless ``overwrite`` (the old folder is then kept as ``OUT.old``).
+else is an error unless ``overwrite`` (the old folder is then kept as ``OUT.old``), except more
+seeds: the missing cells are added.
 
 ``--set`` values go to every model that has the setting (run settings go to all);
 ``MODEL.key=value`` (e.g. ``vae.beta=2``) to one model only.
@@ -26,26 +29,37 @@ import os
 import platform
 import shutil
 import time
-import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmae import __version__
 from mmae.engine import checkpoint as ck
+from mmae.engine.benchmark_folder import MANIFEST_FORMAT, open_benchmark_dir
+from mmae.engine.benchmark_jobs import run_cells
+from mmae.engine.benchmark_stats import (
+    IMAGE_METRICS,
+    VIDEO_METRICS,
+    compare_models,
+    resolve_comparisons,
+)
 from mmae.engine.benchmark_tables import category_group, format_tables
+from mmae.engine.benchmark_variants import (
+    expand_grid,
+    parse_variant,
+    split_top,
+    variant_name,
+    variant_settings,
+)
 from mmae.engine.config import RunConfig, resolve_config
-from mmae.errors import ConfigError, DataError, RunFolderError
+from mmae.errors import ConfigError, DataError
 from mmae.models.registry import create_model, get_spec, list_models, model_arguments
 
-MANIFEST = "benchmark.json"
 RESULTS = "results.json"
 TABLES = "tables.md"
 CELL_DONE = "cell.json"
-CELL_ERROR = "error.txt"
-FORMAT = 1
-IMAGE_KEYS = ("au_pro", "image_auroc", "pixel_auroc")
-VIDEO_KEYS = ("frame_auc_micro", "frame_auc_macro")
+IMAGE_KEYS = IMAGE_METRICS
+VIDEO_KEYS = VIDEO_METRICS
 # RunConfig fields that are not --set keys (mirrors the config module's rule).
 _NOT_SETTABLE = {"kind", "model_args", "model", "preset", "data"}
 
@@ -62,6 +76,9 @@ class BenchmarkPlan:
         preset: Preset name or YAML file.
         sets: The ``--set`` values as given.
         configs: Model -> resolved config (for the first category; ``data`` differs per cell).
+        seeds: The seeds every cell runs with (the ``seed`` run setting).
+        grid: The ``--grid`` values as given (key -> values).
+        overrides: Model (variant) -> the settings given to ``resolve_config`` for it.
     """
 
     data: Path
@@ -71,6 +88,9 @@ class BenchmarkPlan:
     preset: str
     sets: dict[str, Any]
     configs: dict[str, RunConfig]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    grid: dict[str, list[str]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         """What identifies this benchmark (``benchmark.json``)."""
@@ -79,14 +99,15 @@ class BenchmarkPlan:
             d = cfg.to_dict()
             d.pop("data")
             configs[m] = d
-        return {"format": FORMAT, "kind": self.kind, "data": str(self.data),
+        return {"format": MANIFEST_FORMAT, "kind": self.kind, "data": str(self.data),
                 "models": self.models, "categories": list(self.categories),
-                "preset": self.preset, "sets": self.sets, "configs": configs}
+                "seeds": self.seeds, "grid": self.grid, "preset": self.preset,
+                "sets": self.sets, "configs": configs}
 
 
 def parse_names(text: str | list[str] | None, option: str) -> list[str]:
     """``"a,b, c"`` -> ``["a", "b", "c"]`` (duplicates dropped); a clear error for nothing."""
-    items = text if isinstance(text, list) else (text or "").split(",")
+    items = text if isinstance(text, list) else split_top(text or "")
     names = list(dict.fromkeys(s.strip() for s in items if s.strip()))
     if not names:
         raise ConfigError(f"{option}: expected a comma-separated list of names, got {text!r}")
@@ -150,27 +171,35 @@ def _route_sets(sets: dict[str, Any], models: list[str]) -> dict[str, dict[str, 
 
 def plan_benchmark(data: Path, models: str | list[str],
                    categories: str | list[str] | None = None, preset: str = "cpu",
-                   sets: dict[str, Any] | None = None) -> BenchmarkPlan:
+                   sets: dict[str, Any] | None = None, seeds: list[int] | None = None,
+                   grid: dict[str, list[str]] | None = None) -> BenchmarkPlan:
     """Validate everything (models, kinds, categories, settings) before any training.
 
     Args:
         data: Dataset root (see :func:`discover_categories`).
-        models: Registered model names, all of one kind (a list or ``"a,b,c"``).
+        models: Registered model names or variants (``mmae[latent=spatial]``), all of one kind
+            (a list or ``"a,b,c"``).
         categories: Names to run (a list or ``"x,y"``); ``None`` or ``"all"``: every one found.
         preset: Preset name or YAML file.
         sets: ``--set`` values (``MODEL.key`` for one model only).
+        seeds: Seeds to run every cell with; ``None``: the preset's (or ``--set``) seed.
+        grid: ``--grid`` values: each model that accepts a key is expanded into variants.
 
     Raises:
         ConfigError: unknown model, category or setting; models of different kinds.
         DataError: no usable dataset at ``data``.
     """
     models = parse_names(models, "--models")
+    try:
+        variants = {m: parse_variant(m) for m in models}
+    except ConfigError as exc:
+        raise ConfigError(f"--models: {exc}") from None
+    grid = dict(grid or {})
+    models = expand_grid([variant_name(*v) for v in variants.values()], grid)
+    bases = list(dict.fromkeys(parse_variant(m)[0] for m in models))
     kinds: dict[str, list[str]] = {}
     for m in models:
-        try:
-            spec = get_spec(m)
-        except ConfigError as exc:
-            raise ConfigError(f"--models: {exc}") from None
+        spec = get_spec(parse_variant(m)[0])
         kinds.setdefault(spec.kind, []).append(m)
     if len(kinds) > 1:
         parts = "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items())
@@ -189,53 +218,27 @@ def plan_benchmark(data: Path, models: str | list[str],
                               f"{data}; found: {', '.join(found)} (or 'all')")
         chosen = {c: found[c] for c in names}
     sets = dict(sets or {})
-    per_model = _route_sets(sets, models)
+    per_base = _route_sets(sets, bases)
+    overrides = {m: {**per_base[parse_variant(m)[0]], **variant_settings(m)} for m in models}
     first = next(iter(chosen.values()))
-    configs = {m: resolve_config(m, preset, per_model[m], data=str(first)) for m in models}
-    for cfg in configs.values():  # a model the settings cannot build fails now, not mid-way
-        create_model(cfg.model, **cfg.model_kwargs())
-    return BenchmarkPlan(data, kind, models, chosen, preset, sets, configs)
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """A short description of how two manifests differ."""
-    out = []
-    for key in ("kind", "data", "models", "categories", "preset", "sets"):
-        if old.get(key) != new.get(key):
-            out.append(f"{key}: {old.get(key)!r} here, {new.get(key)!r} now")
-    for m, cfg in (new.get("configs") or {}).items():
-        before = (old.get("configs") or {}).get(m)
-        if before is not None and before != cfg:
-            keys = sorted(k for k in set(cfg) | set(before) if cfg.get(k) != before.get(k))
-            out.append(f"resolved settings of {m} ({', '.join(keys)})")
-    return "; ".join(out) or "format"
-
-
-def open_benchmark_dir(out: Path, manifest: dict[str, Any], overwrite: bool) -> Path:
-    """Create ``out`` or reopen it to resume the same benchmark.
-
-    Raises:
-        RunFolderError: ``out`` holds something else (another benchmark, other files) and
-            ``overwrite`` is False.
-    """
-    out = Path(out)
-    path = out / MANIFEST
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        if not path.is_file():
-            raise RunFolderError(f"--out {out} is not empty and holds no {MANIFEST}; choose "
-                                 f"another --out or pass --overwrite")
+    configs = {}
+    for m in models:
         try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunFolderError(f"{path} is unreadable ({exc}); pass --overwrite") from None
-        if old != json.loads(json.dumps(manifest)):
-            raise RunFolderError(f"--out {out} holds a different benchmark ({_diff(old, manifest)}"
-                                 f"); use another --out, or --overwrite to replace it (kept as "
-                                 f"{out.name}.old)")
-        return out
-    ck.prepare_out_dir(out, overwrite, what="benchmark folder")
-    ck.atomic_write_text(path, json.dumps(manifest, indent=2))
-    return out
+            configs[m] = resolve_config(parse_variant(m)[0], preset, overrides[m],
+                                        data=str(first))
+            # a model the settings cannot build fails now, not mid-way
+            create_model(configs[m].model, **configs[m].model_kwargs())
+        except ConfigError as exc:
+            raise ConfigError(f"{m}: {exc}" if "[" in m else str(exc)) from None
+    if seeds is not None and "seed" in sets:
+        raise ConfigError("--seeds and --set seed: give one of them")
+    if seeds is None:
+        seeds = [configs[models[0]].seed]
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise ConfigError("--seeds: expected a comma-separated list of integers")
+    return BenchmarkPlan(data, kind, models, chosen, preset, sets, configs, seeds, grid,
+                         overrides)
 
 
 def environment() -> dict[str, Any]:
@@ -250,14 +253,33 @@ def environment() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path) -> dict[str, Any]:
-    """Train and test one (model, category) cell in a fresh folder; returns its record."""
+def cell_folder(out: Path, model: str, category: str, seed: int) -> Path:
+    """``OUT/cells/<category>/<model>/seed<k>``."""
+    return Path(out) / "cells" / category / model / f"seed{seed}"
+
+
+def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path,
+             seed: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """Train and test one (model, category, seed) cell in a fresh folder; returns its record.
+
+    Args:
+        plan: The benchmark.
+        model: A model or variant name of ``plan.models``.
+        category: A category of ``plan.categories``.
+        cell: The cell folder (created; must not exist).
+        seed: The ``seed`` run setting; ``None``: the config's.
+        device: The ``device`` run setting; ``None``: the config's.
+    """
     from mmae.engine.evaluate import run_test
     from mmae.engine.train import train
 
     folder = plan.categories[category]
-    cfg = resolve_config(model, plan.preset, _route_sets(plan.sets, plan.models)[model],
-                         data=str(folder))
+    overrides = dict(plan.overrides.get(model, {}))
+    if seed is not None:
+        overrides["seed"] = seed
+    if device is not None:
+        overrides["device"] = device
+    cfg = resolve_config(parse_variant(model)[0], plan.preset, overrides, data=str(folder))
     run = cell / "run"
     run.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -274,21 +296,30 @@ def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path) -> dict
     return record
 
 
-def _write_results(out: Path, plan: BenchmarkPlan, records: dict[tuple[str, str], dict],
-                   failed: dict[tuple[str, str], str], wall: float) -> dict[str, Any]:
+Key = tuple[str, str, int]
+
+
+def _write_results(out: Path, plan: BenchmarkPlan, records: dict[Key, dict],
+                   failed: dict[Key, str], wall: float,
+                   compare: tuple[list[tuple[str, str]], str] = ([], "au_pro")
+                   ) -> dict[str, Any]:
     cells = []
     for c in plan.categories:
         for m in plan.models:
-            if (m, c) in records:
-                cells.append({**records[(m, c)], "status": "done"})
-            else:
-                cells.append({"model": m, "category": c, "group": category_group(c),
-                              "status": "failed" if (m, c) in failed else "pending",
-                              **({"error": failed[(m, c)]} if (m, c) in failed else {})})
+            for s in plan.seeds:
+                k = (m, c, s)
+                if k in records:
+                    cells.append({**records[k], "status": "done"})
+                else:
+                    cells.append({"model": m, "category": c, "group": category_group(c),
+                                  "seed": s, "status": "failed" if k in failed else "pending",
+                                  **({"error": failed[k]} if k in failed else {})})
     manifest = plan.manifest()
     results = {"benchmark": {k: manifest[k] for k in ("kind", "data", "models", "categories",
-                                                      "preset", "sets")},
+                                                      "seeds", "grid", "preset", "sets")},
                "environment": environment(), "cells": cells,
+               "comparisons": [compare_models(cells, a, b, compare[1], list(plan.categories))
+                               for a, b in compare[0]],
                "cell_seconds": round(sum(r["train_seconds"] + r["test_seconds"]
                                          for r in records.values()), 1),
                "wall_seconds_this_invocation": round(wall, 1)}
@@ -300,12 +331,23 @@ def _write_results(out: Path, plan: BenchmarkPlan, records: dict[tuple[str, str]
 def run_benchmark(data: Path, models: str | list[str], out: Path,
                   categories: str | list[str] | None = None,
                   preset: str = "cpu", sets: dict[str, Any] | None = None,
-                  overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                  overwrite: bool = False, progress: bool = True,
+                  seeds: list[int] | None = None, grid: dict[str, list[str]] | None = None,
+                  compare: list[str] | None = None, compare_metric: str | None = None,
+                  jobs: int = 1) -> dict[str, Any]:
     """Run (or resume) a benchmark; returns the ``results.json`` dict.
 
     A cell that raises is recorded as failed (its traceback in the cell's ``error.txt``) and the
     others still run; running the same command again retries it. Ctrl-C stops at once; the
     interrupted cell is restarted cleanly next time.
+
+    Args:
+        seeds: Seeds per cell (default: the preset's seed).
+        grid: ``--grid`` key -> values (see :mod:`mmae.engine.benchmark_variants`).
+        compare: ``--compare`` items, each ``"A,B"``: paired differences B - A with a 95% CI.
+        compare_metric: The cell metric compared (default AU-PRO, or frame AUC micro for video).
+        jobs: Worker processes (see :mod:`mmae.engine.benchmark_jobs`).
+        data, models, out, categories, preset, sets, overwrite, progress: As the CLI options.
 
     Raises:
         ConfigError, DataError, RunFolderError: before anything is trained.
@@ -313,30 +355,37 @@ def run_benchmark(data: Path, models: str | list[str], out: Path,
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    plan = plan_benchmark(data, models, categories, preset, sets)
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be a positive integer")
+    plan = plan_benchmark(data, models, categories, preset, sets, seeds, grid)
+    comparisons = resolve_comparisons(plan.models, plan.kind, compare, compare_metric)
     out = open_benchmark_dir(Path(out), plan.manifest(), overwrite)
-    records: dict[tuple[str, str], dict] = {}
-    failed: dict[tuple[str, str], str] = {}
-    todo = [(m, c) for c in plan.categories for m in plan.models]
-    bar = tqdm(total=len(todo), desc="benchmark", unit="cell", disable=not progress,
-               dynamic_ncols=True)
-    for m, c in todo:
-        cell = out / "cells" / c / m
-        done = cell / CELL_DONE
-        if done.is_file():
-            records[(m, c)] = json.loads(done.read_text())
-            bar.update(1)
-            continue
-        bar.set_postfix_str(f"{m} on {c}")
-        if cell.exists():  # interrupted or failed before: start that cell from scratch
-            shutil.rmtree(cell)
-        try:
-            records[(m, c)] = run_cell(plan, m, c, cell)
-        except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the others
-            failed[(m, c)] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            cell.mkdir(parents=True, exist_ok=True)
-            (cell / CELL_ERROR).write_text(traceback.format_exc())
+    records: dict[Key, dict] = {}
+    failed: dict[Key, str] = {}
+    todo = []
+    for c in plan.categories:
+        for m in plan.models:
+            for s in plan.seeds:
+                cell = cell_folder(out, m, c, s)
+                if (cell / CELL_DONE).is_file():
+                    records[(m, c, s)] = json.loads((cell / CELL_DONE).read_text())
+                    continue
+                if cell.exists():  # interrupted or failed before: start it from scratch
+                    shutil.rmtree(cell)
+                todo.append(((m, c, s), cell))
+    bar = tqdm(total=len(records) + len(todo), initial=len(records), desc="benchmark",
+               unit="cell", disable=not progress, dynamic_ncols=True)
+
+    def finished(key: Key, outcome: tuple[str, Any]) -> None:
+        status, value = outcome
+        if status == "done":
+            records[key] = value
+        else:
+            failed[key] = value
         bar.update(1)
-        _write_results(out, plan, records, failed, time.perf_counter() - t0)
+        bar.set_postfix_str(f"{key[0]} on {key[1]}, seed {key[2]}")
+        _write_results(out, plan, records, failed, time.perf_counter() - t0, comparisons)
+
+    run_cells(plan, todo, jobs, finished)
     bar.close()
-    return _write_results(out, plan, records, failed, time.perf_counter() - t0)
+    return _write_results(out, plan, records, failed, time.perf_counter() - t0, comparisons)

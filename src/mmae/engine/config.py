@@ -264,3 +264,18 @@ def settings_help(model: str = "mmae", preset: str = "cpu",
     for k, v in sorted(values.items()):
         lines.append(f"  {k} = {v!r}")
     return "\n".join(lines)
+
+
+def accepts_setting(model: str, key: str) -> bool:
+    """Whether ``resolve_config(model, preset, {key: value})`` would accept ``key`` at all.
+
+    True for a run setting (every model has those) and for a keyword argument of ``model``
+    (``model.``-prefixed or not). Values are not checked.
+
+    Raises:
+        ConfigError: unknown model.
+    """
+    runs = {f.name for f in dataclasses.fields(RunConfig)} - _DERIVED
+    if key.startswith("model."):
+        return key[len("model."):] in model_arguments(model)
+    return key in runs or key in model_arguments(model)
