@@ -30,7 +30,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 def _trained(out: Path) -> dict[str, float]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns
-            for p in sorted(out.glob("cells/*/*/run/checkpoint.pt"))}
+            for p in sorted(out.glob("cells/*/*/seed*/run/checkpoint.pt"))}
 
 
 def test_benchmark_tables_and_resume(cli, tiny_root: Path, tmp_path: Path, monkeypatch) -> None:
@@ -66,14 +66,14 @@ def test_benchmark_tables_and_resume(cli, tiny_root: Path, tmp_path: Path, monke
     monkeypatch.undo()
 
     # An interrupted cell (no cell.json) is restarted from scratch; the others are kept.
-    cell = out / "cells" / "tiny" / "vae"
+    cell = out / "cells" / "tiny" / "vae" / "seed0"
     (cell / "cell.json").unlink()
     (cell / "stale.txt").write_text("left over")
     code, _, err = cli(*args)
     assert code == 0, err
     after = _trained(out)
     changed = {k for k in before if after[k] != before[k]}
-    assert changed == {"cells/tiny/vae/run/checkpoint.pt"}
+    assert changed == {"cells/tiny/vae/seed0/run/checkpoint.pt"}
     assert not (cell / "stale.txt").exists() and (cell / "cell.json").is_file()
 
     # A different benchmark in the same --out is refused; --overwrite replaces it.
@@ -169,10 +169,10 @@ def test_failed_cell_is_recorded_and_retried(cli, tiny_root: Path, tmp_path: Pat
     assert code == 1
     assert "cell vae/tiny failed: RuntimeError: boom" in err
     assert "| objects | tiny | **" in stdout and "| failed |" in stdout
-    assert "boom" in (out / "cells" / "tiny" / "vae" / "error.txt").read_text()
+    assert "boom" in (out / "cells" / "tiny" / "vae" / "seed0" / "error.txt").read_text()
     monkeypatch.undo()
     code, _, err = cli(*args)
     assert code == 0, err
     cells = json.loads((out / "results.json").read_text())["cells"]
     assert [c["status"] for c in cells] == ["done", "done"]
-    assert not (out / "cells" / "tiny" / "vae" / "error.txt").exists()
+    assert not (out / "cells" / "tiny" / "vae" / "seed0" / "error.txt").exists()

@@ -88,7 +88,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if failed:
         for c in failed:
             folder = cell_folder(out, c["model"], c["category"], c["seed"])
-            print(f"mmae: cell {c['model']}/{c['category']}/seed{c['seed']} failed: "
+            tag = f"/seed{c['seed']}" if len(results["benchmark"]["seeds"]) > 1 else ""
+            print(f"mmae: cell {c['model']}/{c['category']}{tag} failed: "
                   f"{c['error']} (traceback in {folder / 'error.txt'})", file=sys.stderr)
         print(f"mmae: {len(failed)} of {len(results['cells'])} cells failed; run the same command "
               f"again to retry them", file=sys.stderr)

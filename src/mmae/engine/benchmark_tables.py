@@ -193,8 +193,10 @@ def format_tables(results: dict[str, Any]) -> str:
     """Every table of a benchmark's ``results.json`` dict, as one markdown document."""
     bench = results["benchmark"]
     sets = " ".join(f"--set {k}={v}" for k, v in bench["sets"].items())
+    seeds = _seeds(results)
+    seeds_text = (f"; seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
     head = (f"Benchmark of {', '.join(bench['models'])} on {bench['data']} "
-            f"(preset {bench['preset']}{'; ' + sets if sets else ''}).")
+            f"(preset {bench['preset']}{'; ' + sets if sets else ''}{seeds_text}).")
     tables = IMAGE_TABLES if bench["kind"] == "image" else VIDEO_TABLES
     make = image_table if bench["kind"] == "image" else video_table
     body = [make(results, key, title) for key, title in tables]
