@@ -13,12 +13,12 @@ DESCRIPTION = (
     "Train and test every (model, category, seed) cell with the same preset, data pipeline and "
     "metrics, and write results.json and tables.md (Table 1: AU-PRO, image AUROC, pixel AUROC per "
     "category, textures then objects; Table 2 for video: frame AUC; mean ± std over --seeds; one "
-    "section per --compare with a 95%% CI). Resumable: run the same command again to skip "
+    "section per --compare with a 95% CI). Resumable: run the same command again to skip "
     "finished cells and restart interrupted ones. --out records the benchmark in benchmark.json; "
     "a different benchmark in the same --out is refused unless --overwrite (more --seeds are "
     "allowed: the missing cells are added). Example: mmae benchmark --data data/synth "
-    "--models mmae,memae,ae --seeds 0,1,2 --grid latent=vector,spatial "
-    "--compare 'memae,mmae[latent=spatial]' --out runs/study")
+    "--models mmae --grid latent=vector,spatial --seeds 0,1,2 "
+    "--compare 'mmae[latent=vector],mmae[latent=spatial]' --out runs/study")
 
 
 def add_benchmark_parser(subparsers: argparse._SubParsersAction,
@@ -36,7 +36,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
                         "dataset folder, or a folder of several video datasets")
     p.add_argument("--models", required=True, metavar="A,B,C",
                    help="comma-separated models of one kind, e.g. ae,ssim_ae,vae,memae,mmae or "
-                        "ae3d,memae3d,mmae3d (see `mmae models`)")
+                        "ae3d,memae3d,mmae3d (see `mmae models`), or variants such as "
+                        "'mmae[latent=spatial,num_scales=3]'")
     p.add_argument("--categories", default="all", metavar="X,Y|all",
                    help="categories (sub-folders of --data) to run; default all")
     p.add_argument("--preset", default="cpu",
