@@ -12,12 +12,18 @@ import yaml
 from conftest import write_tiny_mvtec
 
 from mmae.engine import benchmark as B
-from mmae.engine.benchmark_stats import bootstrap_interval, compare_models, t_interval
+from mmae.engine.benchmark_stats import (
+    bootstrap_interval,
+    compare_models,
+    parse_compare,
+    resolve_comparisons,
+    t_interval,
+)
 from mmae.engine.benchmark_tables import comparison_table, format_tables
 from mmae.engine.benchmark_variants import expand_grid, parse_grid, parse_variant, split_top
 from mmae.engine.checkpoint import load_checkpoint
 from mmae.engine.config import accepts_setting
-from mmae.errors import ConfigError
+from mmae.errors import ConfigError, RunFolderError
 
 FAST = ["--set", "epochs=1", "--set", "image_size=32", "--set", "batch_size=8",
         "--set", "widths=[8,8,8]", "--set", "latent_dim=8", "--set", "memory_size=8"]
@@ -226,3 +232,24 @@ def test_jobs_match_one_job(cli, tiny_root: Path, tmp_path: Path) -> None:
         torch.set_num_threads(threads)
     assert len(runs[1]) == 2 and all(c["status"] == "done" for c in runs[1])
     assert runs[2] == runs[1]
+
+
+def test_compare_parsing_and_errors(tiny_root: Path, tmp_path: Path) -> None:
+    assert parse_compare(["memae,mmae[latent=spatial,fuser=sum]", "mmae,ae", "mmae,ae"]) == [
+        ("memae", "mmae[latent=spatial,fuser=sum]"), ("mmae", "ae")]
+    with pytest.raises(ConfigError, match="expected two different models"):
+        parse_compare(["mmae"])
+    assert resolve_comparisons(["ae", "mmae[latent=spatial]"], "image",
+                               ["ae, mmae[ latent = spatial ]"], None) == (
+        [("ae", "mmae[latent=spatial]")], "au_pro")
+    assert resolve_comparisons(["ae3d", "mmae3d"], "video", ["ae3d,mmae3d"], None)[1] == (
+        "frame_auc_micro")
+    with pytest.raises(ConfigError, match="--compare-metric au_pro: choose one of"):
+        resolve_comparisons(["ae3d", "mmae3d"], "video", ["ae3d,mmae3d"], "au_pro")
+    with pytest.raises(ConfigError, match=r"mmae\[fuser=bogus\]: fuser='bogus' is not valid"):
+        B.plan_benchmark(tiny_root, "ae,mmae[fuser=bogus]")
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "benchmark.json").write_text(json.dumps({"format": 1, "models": ["ae"]}))
+    with pytest.raises(RunFolderError, match=r"another mmae version \(format 1\)"):
+        B.open_benchmark_dir(out, {"format": 2, "models": ["ae"], "seeds": [0]}, False)
