@@ -35,8 +35,8 @@ from typing import Any
 
 from mmae import __version__
 from mmae.engine import checkpoint as ck
-from mmae.engine.benchmark_folder import MANIFEST_FORMAT, open_benchmark_dir
-from mmae.engine.benchmark_jobs import run_cells
+from mmae.engine.benchmark_folder import MANIFEST, MANIFEST_FORMAT, open_benchmark_dir  # noqa: F401
+from mmae.engine.benchmark_jobs import CELL_ERROR, run_cells  # noqa: F401
 from mmae.engine.benchmark_stats import (
     IMAGE_METRICS,
     VIDEO_METRICS,
@@ -60,6 +60,7 @@ TABLES = "tables.md"
 CELL_DONE = "cell.json"
 IMAGE_KEYS = IMAGE_METRICS
 VIDEO_KEYS = VIDEO_METRICS
+Key = tuple[str, str, int]  # a cell: (model or variant, category, seed)
 # RunConfig fields that are not --set keys (mirrors the config module's rule).
 _NOT_SETTABLE = {"kind", "model_args", "model", "preset", "data"}
 
@@ -294,9 +295,6 @@ def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path,
               "epochs": cfg.epochs, "seed": cfg.seed}
     ck.atomic_write_text(cell / CELL_DONE, json.dumps(record, indent=2))
     return record
-
-
-Key = tuple[str, str, int]
 
 
 def _write_results(out: Path, plan: BenchmarkPlan, records: dict[Key, dict],
