@@ -147,7 +147,9 @@ def test_compare_pairs_over_categories_and_seeds() -> None:
     assert comp["mean"]["ci_t"] == pytest.approx(list(t_interval([0.01, 0.03, 0.02, 0.04])))
     assert comp["categories"]["x"]["diff"] == pytest.approx(0.02)
     assert comp["categories"]["y"]["n"] == 2
-    assert "| **mean** | 4 | +0.025 | [+0.004, +0.046] * |" in comparison_table(comp)
+    table = comparison_table(comp)
+    assert "| **mean** | 4 | +0.025 | [+0.004, +0.046] * |" in table
+    assert "\\* the CI excludes 0." in table
 
 
 def test_grid_names_and_expansion() -> None:
@@ -214,6 +216,7 @@ def test_grid_run_and_compare_cli(cli, tiny_root: Path, tmp_path: Path) -> None:
     assert comp["mean"]["diff"] == pytest.approx(diff) and comp["mean"]["ci_t"] is None
     assert "**Comparison: mmae[memory_size=8] − ae[memory_size=8], AU-PRO@0.3**" in stdout
     assert f"| tiny | 1 | {diff:+.3f} | n/a (fewer than 2 pairs) |" in stdout
+    assert "excludes 0" not in stdout
 
 
 @pytest.mark.slow

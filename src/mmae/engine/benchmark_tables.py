@@ -179,13 +179,17 @@ def comparison_table(comp: dict[str, Any]) -> str:
              f"{level}% CI: {how}; the {other} interval is in results.json)", "",
              f"| category | pairs | {b} − {a} | {level}% CI |", "|---|---:|---:|---|"]
     rows = [*comp["categories"].items(), ("**mean**", comp["mean"])]
+    excludes = False
     for name, summ in rows:
         ci = summ.get(f"ci_{reported}")
         diff = "-" if summ.get("diff") is None else _signed(summ["diff"])
-        text = (f"[{_signed(ci[0])}, {_signed(ci[1])}]" + (" *" if ci[0] > 0 or ci[1] < 0 else "")
+        star = bool(ci) and (ci[0] > 0 or ci[1] < 0)
+        excludes |= star
+        text = (f"[{_signed(ci[0])}, {_signed(ci[1])}]" + (" *" if star else "")
                 if ci else "n/a (fewer than 2 pairs)")
         lines.append(f"| {name} | {summ['n']} | {diff} | {text} |")
-    lines += ["", "\\* the CI excludes 0."]
+    if excludes:
+        lines += ["", "\\* the CI excludes 0."]
     return "\n".join(lines)
 
 
