@@ -35,6 +35,7 @@ from mmae import __version__
 from mmae.engine import checkpoint as ck
 from mmae.engine.benchmark_tables import category_group, format_tables
 from mmae.engine.config import RunConfig, resolve_config
+from mmae.engine.report_benchmark import write_benchmark_report
 from mmae.errors import ConfigError, DataError, RunFolderError
 from mmae.models.registry import create_model, get_spec, list_models, model_arguments
 
@@ -294,6 +295,7 @@ def _write_results(out: Path, plan: BenchmarkPlan, records: dict[tuple[str, str]
                "wall_seconds_this_invocation": round(wall, 1)}
     ck.atomic_write_text(out / RESULTS, json.dumps(results, indent=2))
     ck.atomic_write_text(out / TABLES, format_tables(results))
+    write_benchmark_report(out, results)  # OUT/report.html: the tables, a chart, every cell
     return results
 
 

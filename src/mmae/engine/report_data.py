@@ -254,7 +254,7 @@ def write_image_report(out: Path, cfg, model, device, ds, scored, result: dict[s
         for title, idx in picks.items() if idx}
     have_pixels = masks is not None and eval_maps is not None
     report = ImageReport(
-        header=Header("Test report", cfg.model, str(run), str(result.get("data", cfg.data))),
+        header=Header("test report", cfg.model, str(run), str(result.get("data", cfg.data))),
         metrics=result, labels=labels, scores=scores, threshold=threshold,
         threshold_source=source, roc_image=image_roc_curves(labels, scores, defects),
         roc_pixel=pixel_roc_curve(masks, eval_maps, result.get("pixel_auroc"))
@@ -279,7 +279,7 @@ def write_video_report(out: Path, cfg, result: dict[str, Any], names: list[str],
     from mmae.engine.report_html import video_report_html, write_report
 
     report = VideoReport(
-        header=Header("Test report", cfg.model, str(run), str(result.get("data", cfg.data))),
+        header=Header("test report", cfg.model, str(run), str(result.get("data", cfg.data))),
         metrics=result, names=list(names), scores=[np.asarray(s, float) for s in scores],
         labels=[np.asarray(lab) for lab in labels], train_log=read_train_log(run))
     path = Path(out) / REPORT

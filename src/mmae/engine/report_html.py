@@ -105,10 +105,15 @@ def section(anchor: str, title: str, body: str) -> str:
             f"{body}</section>")
 
 
-def page(header: Header, sections: list[tuple[str, str, str]], extra_meta: dict[str, str]) -> str:
-    """The whole document: header with metadata and navigation, then the sections."""
-    meta = {"model": header.model, "run": header.run, "data": header.data, **extra_meta,
-            "date": header.date, "mmae": header.version}
+def page(header: Header, sections: list[tuple[str, str, str]], extra_meta: dict[str, str],
+         labels: dict[str, str] | None = None) -> str:
+    """The whole document: header with metadata and navigation, then the sections.
+
+    ``extra_meta`` adds header lines; ``labels`` renames the ``model`` / ``run`` lines.
+    """
+    names = {"model": "model", "run": "run", **(labels or {})}
+    meta = {names["model"]: header.model, names["run"]: header.run, "data": header.data,
+            **extra_meta, "date": header.date, "mmae": header.version}
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta.items())
     nav = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t, _ in sections)
     body = "".join(section(a, t, b) for a, t, b in sections)
