@@ -114,7 +114,11 @@ def training_png(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
     if log_y and all((y > 0).all() for _, y in series.values()):
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = np.unique(np.concatenate([x for x, _ in series.values()]))
+    if len(epochs) <= 12:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if 1 < len(series) <= 12:
