@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import roc_curve
@@ -21,6 +21,12 @@ from mmae import __version__
 from mmae import metrics as M
 from mmae.engine import checkpoint as ck
 from mmae.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mmae.engine.config import RunConfig
+    from mmae.engine.scoring import Scored
 
 REPORT = "report.html"
 GALLERY_SIZE = 4  # images per gallery row group
@@ -209,7 +215,8 @@ def gallery_indices(labels: np.ndarray, scores: np.ndarray,
             "Best detections (highest-scored anomalous images)": by_score_a[:k].tolist()}
 
 
-def _reconstruct(model, ds, device, indices: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+def _reconstruct(model: torch.nn.Module, ds: Any, device: torch.device,
+                 indices: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs (N, H, W, C) and reconstructions (or None) of a few dataset items."""
     import torch
 
@@ -224,14 +231,18 @@ def _reconstruct(model, ds, device, indices: list[int]) -> tuple[np.ndarray, np.
     return images, rec.float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)
 
 
-def write_image_report(out: Path, cfg, model, device, ds, scored, result: dict[str, Any],
+def write_image_report(out: Path, cfg: RunConfig, model: torch.nn.Module, device: torch.device,
+                       ds: Any, scored: Scored, result: dict[str, Any],
                        masks: list[np.ndarray] | None, eval_maps: list[np.ndarray] | None,
                        run: Path) -> Path:
     """Gather an image test's report data and write ``out/report.html``; returns its path.
 
     Args:
-        out: the test output folder. cfg, model, device: the run's. ds: the test dataset
-            (items ``{"image": ...}``, ``records``, ``load_mask``). scored: its maps and scores.
+        out: the test output folder. cfg, model, device: the run's. ds: the test image
+            dataset (items ``{"image": ...}`` and ``records``). scored: its maps and scores.
+
+    The PRO curve is computed again with ``mmae.metrics.au_pro`` (``return_curve``): as long
+    as the AU-PRO itself, once per report.
         result: the metrics dict written to ``metrics.json``. masks / eval_maps: ground-truth
             masks and maps resized to them (None without masks). run: the run folder.
     """
@@ -267,7 +278,7 @@ def write_image_report(out: Path, cfg, model, device, ds, scored, result: dict[s
     return path
 
 
-def write_video_report(out: Path, cfg, result: dict[str, Any], names: list[str],
+def write_video_report(out: Path, cfg: RunConfig, result: dict[str, Any], names: list[str],
                        scores: list[np.ndarray], labels: list[np.ndarray], run: Path) -> Path:
     """Write ``out/report.html`` of a video test; returns its path.
 
