@@ -82,6 +82,25 @@ def test_image_page_is_self_contained_and_complete() -> None:
     assert "Worst misses" in text and "threshold 2.5" in text
 
 
+def test_image_page_without_masks_anomalies_or_threshold() -> None:
+    rng = np.random.default_rng(2)
+    labels, scores = np.zeros(5, dtype=int), rng.random(5)
+    picks = R.gallery_indices(labels, scores, k=3)
+    assert [len(v) for v in picks.values()] == [3, 0, 0]
+    items = [R.GalleryItem("a.png", "good", 0, float(scores[i]), rng.random((8, 8, 1)), None,
+                           rng.random((8, 8)), None) for i in picks[next(iter(picks))]]
+    rep = R.ImageReport(R.Header("test report", "ae", "r", "d"),
+                        {"num_images": 5, "num_anomalous": 0, "notes": ["no anomalous image"]},
+                        labels, scores, None, "none",
+                        R.image_roc_curves(labels, scores, ["good"] * 5), [], None, 0.3, [],
+                        {"Worst false positives": items}, (0.0, 1.0))
+    assert rep.roc_image == []
+    text = image_report_html(rep)
+    problems, images = static_problems(text)
+    assert problems == [] and len(images) == 1 + 3 * 4  # histogram, gallery
+    assert "no threshold stored" in text and "No ROC curve" in text and "no anomalous image" in text
+
+
 def test_problems_are_found() -> None:
     bad = ('<html><head><link rel="stylesheet" href="https://cdn.example/x.css"></head><body>'
            '<img src="data:image/png;base64,AAAA"><a href="#nowhere">x</a>'

@@ -221,9 +221,12 @@ def image_report_html(rep: ImageReport) -> str:
                f"anomalous. Each defect row compares that defect's images with all normal "
                f"images. Image threshold: {esc(thr)}.</p>"
                + table(head, rows, total) + notes_html(m.get("notes", [])))
-    figs = [figure(rp.curves_png([(c.x, c.y, c.label) for c in rep.roc_image],
-                                 "false-positive rate", "true-positive rate",
-                                 "Image-level ROC", diagonal=True), "Image-level ROC curves")]
+    figs = []
+    if rep.roc_image:
+        figs.append(figure(rp.curves_png([(c.x, c.y, c.label) for c in rep.roc_image],
+                                         "false-positive rate", "true-positive rate",
+                                         "Image-level ROC", diagonal=True),
+                           "Image-level ROC curves"))
     if rep.roc_pixel:
         figs.append(figure(rp.curves_png([(c.x, c.y, c.label) for c in rep.roc_pixel],
                                          "false-positive rate", "true-positive rate",
@@ -237,8 +240,11 @@ def image_report_html(rep: ImageReport) -> str:
                            f"PRO curve on [0, {lim}]"))
     figs.append(figure(rp.score_histogram_png(rep.labels, rep.scores, rep.threshold),
                        "Image scores of normal and anomalous test images"))
+    missing = "" if rep.roc_image else (
+        "<p>No ROC curve: the test set needs both normal and anomalous images.</p>")
     sections = [("metrics", "Metrics", metrics),
-                ("curves", "ROC and PRO curves", f'<div class="grid">{"".join(figs)}</div>'),
+                ("curves", "ROC and PRO curves",
+                 f'{missing}<div class="grid">{"".join(figs)}</div>'),
                 ("training", "Training", training_html(rep.train_log)),
                 ("gallery", "Gallery", gallery_html(rep.gallery, rep.threshold, rep.map_range))]
     return page(rep.header, sections, {})
