@@ -34,7 +34,8 @@ def _figure(width: float = 5.0, height: float = 3.4):
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.tight_layout()
+    # fixed margins: tight_layout draws the figure once more (measured: half the time here)
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.15, top=0.9)
     fig.savefig(buf, format="png")
     return buf.getvalue()
 
