@@ -70,6 +70,7 @@ def test_train_test_predict_on_tiny_data(cli, tmp_path, tiny_mvtec):
     rows = list(csv.DictReader(open(run / "test" / "scores.csv")))
     assert len(rows) == 12
     assert (run / "test" / "grid.png").is_file()
+    assert "<h2><a href=\"#gallery\">Gallery</a></h2>" in (run / "test" / "report.html").read_text()
 
     (tmp_path / "junk.png").write_text("not an image")
     pred = tmp_path / "pred"

@@ -32,6 +32,9 @@ def test_mmae3d_reaches_frame_auc(cli, tmp_path, synth_video):
     rows = list(csv.DictReader(open(run / "test" / "curves" / "Test001.csv")))
     assert len(rows) == 100 and all(r["scored"] == "1" for r in rows)
     assert (run / "test" / "curves" / "Test001.png").is_file()
+    report = (run / "test" / "report.html").read_text()
+    assert report.count("<img ") == 4 + 3  # a score curve per video, three training panels
+    assert "<td>Test001</td><td>100</td><td>100</td>" in report
 
     # MemAE's centre rule: first 8 and last 7 frames of each video are not scored
     code, _, err = cli("test", "--run", run, "--out", tmp_path / "center", "--quiet",

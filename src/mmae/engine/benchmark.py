@@ -52,6 +52,7 @@ from mmae.engine.benchmark_variants import (
     variant_settings,
 )
 from mmae.engine.config import RunConfig, resolve_config
+from mmae.engine.report_benchmark import write_benchmark_report
 from mmae.errors import ConfigError, DataError
 from mmae.models.registry import create_model, get_spec, list_models, model_arguments
 
@@ -299,8 +300,8 @@ def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path,
 
 def _write_results(out: Path, plan: BenchmarkPlan, records: dict[Key, dict],
                    failed: dict[Key, str], wall: float,
-                   compare: tuple[list[tuple[str, str]], str] = ([], "au_pro")
-                   ) -> dict[str, Any]:
+                   compare: tuple[list[tuple[str, str]], str] = ([], "au_pro"),
+                   report: bool = True) -> dict[str, Any]:
     cells = []
     for c in plan.categories:
         for m in plan.models:
@@ -323,6 +324,8 @@ def _write_results(out: Path, plan: BenchmarkPlan, records: dict[Key, dict],
                "wall_seconds_this_invocation": round(wall, 1)}
     ck.atomic_write_text(out / RESULTS, json.dumps(results, indent=2))
     ck.atomic_write_text(out / TABLES, format_tables(results))
+    if report:  # OUT/report.html (tables, a chart, every cell): once at the end, not per cell
+        write_benchmark_report(out, results)
     return results
 
 
@@ -382,7 +385,8 @@ def run_benchmark(data: Path, models: str | list[str], out: Path,
             failed[key] = value
         bar.update(1)
         bar.set_postfix_str(f"{key[0]} on {key[1]}, seed {key[2]}")
-        _write_results(out, plan, records, failed, time.perf_counter() - t0, comparisons)
+        _write_results(out, plan, records, failed, time.perf_counter() - t0, comparisons,
+                       report=False)
 
     run_cells(plan, todo, jobs, finished)
     bar.close()

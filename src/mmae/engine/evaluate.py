@@ -82,6 +82,10 @@ def test_images(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
             pred = "" if thr is None else int(scored.scores[i] >= thr)
             w.writerow([str(r.path), r.defect, int(r.label), f"{scored.scores[i]:.6g}", pred])
     _save_test_grid(model, ds, cfg, device, scored, masks, labels, defects, out, grid_rows)
+    # --- report.html (gathers only what the page shows) ---
+    from mmae.engine.report_data import write_image_report
+    write_image_report(out, cfg, model, device, ds, scored, result, masks, eval_maps, run)
+    # --- end report.html ---
     return result
 
 
@@ -171,6 +175,10 @@ def test_video(cfg: RunConfig, model, device, data: Path, out: Path, run: Path,
         plots.save_video_curve(curves / f"{name}.png", full, lab, f"{cfg.model}: {name}")
         panels.append((full, lab, f"{cfg.model}: {name}"))
     plots.save_video_curves(out / "curves.png", panels[:8])
+    # --- report.html ---
+    from mmae.engine.report_data import write_video_report
+    write_video_report(out, cfg, result, names, [p[0] for p in panels], labels, run)
+    # --- end report.html ---
     return result
 
 
