@@ -53,8 +53,8 @@ def test_benchmark_tables_and_resume(cli, tiny_root: Path, tmp_path: Path, monke
     report = (out / "report.html").read_text()  # the tables as HTML, a chart, every cell
     assert "Table 1: AU-PRO@0.3" in report and report.count("<table>") == 3 + 3
     assert report.count("<img ") == 1
-    assert 'href="cells/tiny/vae/test/report.html"' in report
-    assert (out / "cells" / "tiny" / "vae" / "test" / "report.html").is_file()
+    assert 'href="cells/tiny/vae/seed0/test/report.html"' in report
+    assert (out / "cells" / "tiny" / "vae" / "seed0" / "test" / "report.html").is_file()
 
     # Run again: every cell is finished, nothing is trained.
     before = _trained(out)

@@ -125,11 +125,13 @@ def test_video_page() -> None:
 
 
 def test_benchmark_page() -> None:
-    cells = [{"model": m, "category": c, "status": "done", "au_pro": v, "image_auroc": v,
+    cells = [{"model": m, "category": c, "seed": 0, "status": "done", "au_pro": v,
+              "image_auroc": v,
               "pixel_auroc": v, "train_seconds": 1.0, "test_seconds": 1.0}
              for (m, c), v in {("ae", "grid"): 0.5, ("vae", "grid"): 0.7,
                                ("ae", "tiny"): 0.9}.items()]
-    cells.append({"model": "vae", "category": "tiny", "status": "failed", "error": "Boom"})
+    cells.append({"model": "vae", "category": "tiny", "seed": 0, "status": "failed",
+                  "error": "Boom"})
     results = {"benchmark": {"kind": "image", "data": "d", "models": ["ae", "vae"],
                              "categories": ["grid", "tiny"], "preset": "cpu", "sets": {}},
                "environment": {"mmae": "0"}, "cells": cells}
@@ -138,7 +140,7 @@ def test_benchmark_page() -> None:
     assert problems == [] and len(images) == 1  # the bar chart
     assert text.count("<table>") == 3 + 1 + 2  # three metric tables, cells, set-up, machine
     assert "<strong>0.700</strong>" in text and "Boom" in text
-    assert 'href="cells/grid/ae/test/report.html"' in text
+    assert 'href="cells/grid/ae/seed0/test/report.html"' in text
 
 
 def test_markdown_tables() -> None:

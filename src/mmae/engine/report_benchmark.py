@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mmae.engine import report_plots as rp
 from mmae.engine.benchmark_tables import IMAGE_TABLES, VIDEO_TABLES, format_tables
@@ -82,13 +83,16 @@ def benchmark_report_html(results: dict[str, Any], folder: str) -> str:
                        "Mean of each metric over the finished cells of each model")
     rows = []
     for c in results["cells"]:
-        link = (f'<a href="cells/{esc(c["category"])}/{esc(c["model"])}/test/{REPORT}">'
-                f"report</a>" if c.get("status") == "done" else esc(c.get("error", "")))
-        values = (c["category"], c["model"], c.get("status"), *(fmt(c.get(k)) for k in keys),
+        href = "/".join(quote(str(p)) for p in (
+            "cells", c["category"], c["model"], f"seed{c.get('seed', 0)}", "test", REPORT))
+        link = (f'<a href="{esc(href)}">report</a>' if c.get("status") == "done"
+                else esc(c.get("error", "")))
+        values = (c["category"], c["model"], c.get("seed", ""), c.get("status"),
+                  *(fmt(c.get(k)) for k in keys),
                   fmt(c.get("train_seconds"), 1), fmt(c.get("test_seconds"), 1))
         rows.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in values)
                     + f"<td>{link}</td></tr>")
-    head = ["category", "model", "status", *keys, "train s", "test s", "test report"]
+    head = ["category", "model", "seed", "status", *keys, "train s", "test s", "test report"]
     cells = ('<div class="scroll"><table><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in head)
              + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
     env = table(["", ""], [[k, v] for k, v in results.get("environment", {}).items()])
