@@ -300,6 +300,31 @@ def render_synthetic_image(category: str, seed: int, index: int, defect: str | N
     return out, mask
 
 
+def parse_synth_categories(text: str | None) -> int | list[str]:
+    """Parse a ``--categories`` value: ``None`` (all), a count, ``hard`` or comma-separated names.
+
+    Raises:
+        ConfigError: a count out of range or an unknown name.
+    """
+    if text is None or not str(text).strip():
+        return len(SYNTH_IMAGE_CATEGORIES)
+    text = str(text).strip()
+    if text.isdigit():
+        n = int(text)
+        if not 1 <= n <= len(SYNTH_IMAGE_CATEGORIES):
+            raise ConfigError(f"--categories {n}: choose 1 to {len(SYNTH_IMAGE_CATEGORIES)}")
+        return n
+    names: list[str] = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        for name in (HARD_CATEGORIES if part == "hard" else (part,)):
+            if name not in SYNTH_IMAGE_CATEGORIES:
+                raise ConfigError(f"--categories: unknown synthetic category {name!r} (choose "
+                                  f"from {', '.join(SYNTH_IMAGE_CATEGORIES)}, or hard)")
+            if name not in names:
+                names.append(name)
+    return names
+
+
 def _save_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path, format="PNG", compress_level=6)
 

@@ -12,7 +12,7 @@ changed only where the mask is set.
   brick of a slightly different hue).
 * ``gravel`` - stochastic natural surface, RGB: a random packing of stones (a Voronoi diagram
   with random sites) of grey-brown tones, soil in the gaps, different in every image. Defects:
-  ``bare`` (a patch without stones), ``object`` (a small foreign twig or leaf of mid tone),
+  ``bare`` (a patch without stones), ``object`` (a small blue-grey shard of plastic, mid tone),
   ``color`` (a cluster of stones with a rust tint).
 """
 
@@ -90,37 +90,37 @@ def _tiles(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray
         ys, xs = np.nonzero(inner)
         j = int(rng.integers(len(ys)))
         mask = _curve_mask(rng, s, float(ys[j]), float(xs[j]), rng.uniform(12, 18) * k,
-                           2.0 * k) & inner
-        img[mask] = img[mask] * 0.55
+                           2.5 * k) & inner
+        img[mask] = img[mask] * 0.45
     elif defect == "chip":
         cu = rng.choice([0.0, bw]) + rng.uniform(-1, 1) * k
         cv = rng.choice([0.0, bh]) + rng.uniform(-1, 1) * k
-        rad = rng.uniform(5.5, 7.5) * k
+        rad = rng.uniform(7, 9.5) * k
         mask = (np.hypot(fu - cu, fv - cv) <= rad) & target & (cover > 0)
         img[mask] = (mortar * 0.72 * light[..., None] + noise)[mask]
     elif defect == "discolor":
         mask = target & (cover > 0)
         bad = shades.copy()
-        bad[ri[iy, ix], ci[iy, ix]] += np.array((-0.10, 0.02, 0.07)) * rng.uniform(0.9, 1.2)
+        bad[ri[iy, ix], ci[iy, ix]] += np.array((-0.14, 0.03, 0.10)) * rng.uniform(0.9, 1.2)
         img = np.where(mask[..., None], draw(bad, cover), img)
     return img, mask
 
 
 def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
     k = s / 128
-    n = int(rng.integers(170, 230) * (s / 128) ** 2)
+    n = int(rng.integers(70, 95) * (s / 128) ** 2)
     sites = rng.uniform(-4 * k, s + 4 * k, (n, 2))
     yy, xx = _grid(s)
     pix = np.stack([yy.ravel(), xx.ravel()], axis=1)
     dist, idx = cKDTree(sites).query(pix, k=2)
     inset = ((dist[:, 1] - dist[:, 0]) / 2).reshape(s, s)  # distance to the cell border
     owner = idx[:, 0].reshape(s, s)
-    tone = rng.uniform(0.35, 0.70, n)
+    tone = rng.uniform(0.45, 0.66, n)
     tint = np.array((1.0, 0.95, 0.86)) + rng.uniform(-0.05, 0.05, (n, 1)) * np.array((1, 0, -1))
     colors = (tone[:, None] * tint).astype(np.float32)
-    gap = 1.1 * k * rng.uniform(0.8, 1.2, n)
+    gap = 1.3 * k * rng.uniform(0.8, 1.2, n)
     stone = np.clip(inset - gap[owner] + 0.5, 0.0, 1.0)
-    dome = 0.78 + 0.32 * np.clip(inset / (4.5 * k), 0, 1)
+    dome = 0.78 + 0.32 * np.clip(inset / (6 * k), 0, 1)
     soil = np.array((0.26, 0.20, 0.14), np.float32) + rng.uniform(-0.02, 0.02)
     grain = _smooth_noise(rng, s, 0.7 * k, 0.7 * k)
     light = _lighting(rng, s, 0.10)
@@ -136,21 +136,21 @@ def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarra
     mask = np.zeros((s, s), bool)
     cy, cx = rng.uniform(0.2, 0.8, 2) * s
     if defect == "bare":
-        mask = _blob(rng, s, cy, cx, rng.uniform(6, 8) * k)
+        mask = _blob(rng, s, cy, cx, rng.uniform(9, 12) * k)
         img = np.where(mask[..., None], draw(colors, np.zeros_like(stone)), img)
     elif defect == "object":
-        a, half = rng.uniform(0, math.pi), rng.uniform(6, 9) * k
-        wid = rng.uniform(1.5, 2.2) * k
+        a, half = rng.uniform(0, math.pi), rng.uniform(10, 13) * k
+        wid = rng.uniform(2.5, 3.2) * k
         along = (xx - cx) * math.cos(a) + (yy - cy) * math.sin(a)
         across = -(xx - cx) * math.sin(a) + (yy - cy) * math.cos(a)
         mask = (along / half) ** 2 + (across / wid) ** 2 <= 1.0
-        leaf = np.array((0.30, 0.40, 0.18), np.float32) * (1 + 0.1 * rng.uniform(-1, 1))
-        img[mask] = (leaf * (1 + 0.06 * grain)[..., None] * light[..., None] + noise)[mask]
+        shard = np.array((0.22, 0.32, 0.52), np.float32) * (1 + 0.1 * rng.uniform(-1, 1))
+        img[mask] = (shard * (1 + 0.06 * grain)[..., None] * light[..., None] + noise)[mask]
     elif defect == "color":
-        region = _blob(rng, s, cy, cx, rng.uniform(8, 10) * k)
+        region = _blob(rng, s, cy, cx, rng.uniform(10, 13) * k)
         hit = np.unique(owner[region & (stone >= 1.0)])
         bad = colors.copy()
-        bad[hit] *= np.array((1.22, 0.92, 0.72), np.float32)
+        bad[hit] *= np.array((1.30, 0.88, 0.62), np.float32)
         mask = region & (stone > 0)
         img = np.where(mask[..., None], draw(bad, stone), img)
     return img, mask
