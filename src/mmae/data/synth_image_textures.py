@@ -108,7 +108,7 @@ def _tiles(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray
 
 def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
     k = s / 128
-    n = int(rng.integers(70, 95) * (s / 128) ** 2)
+    n = int(rng.integers(48, 64) * (s / 128) ** 2)
     sites = rng.uniform(-4 * k, s + 4 * k, (n, 2))
     yy, xx = _grid(s)
     pix = np.stack([yy.ravel(), xx.ravel()], axis=1)
@@ -120,7 +120,7 @@ def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarra
     colors = (tone[:, None] * tint).astype(np.float32)
     gap = 1.3 * k * rng.uniform(0.8, 1.2, n)
     stone = np.clip(inset - gap[owner] + 0.5, 0.0, 1.0)
-    dome = 0.78 + 0.32 * np.clip(inset / (6 * k), 0, 1)
+    dome = 0.78 + 0.32 * np.clip(inset / (7 * k), 0, 1)
     soil = np.array((0.26, 0.20, 0.14), np.float32) + rng.uniform(-0.02, 0.02)
     grain = _smooth_noise(rng, s, 0.7 * k, 0.7 * k)
     light = _lighting(rng, s, 0.10)
@@ -136,7 +136,7 @@ def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarra
     mask = np.zeros((s, s), bool)
     cy, cx = rng.uniform(0.2, 0.8, 2) * s
     if defect == "bare":
-        mask = _blob(rng, s, cy, cx, rng.uniform(9, 12) * k)
+        mask = _blob(rng, s, cy, cx, rng.uniform(8, 10.5) * k)
         img = np.where(mask[..., None], draw(colors, np.zeros_like(stone)), img)
     elif defect == "object":
         a, half = rng.uniform(0, math.pi), rng.uniform(10, 13) * k
@@ -150,7 +150,7 @@ def _gravel(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarra
         region = _blob(rng, s, cy, cx, rng.uniform(10, 13) * k)
         hit = np.unique(owner[region & (stone >= 1.0)])
         bad = colors.copy()
-        bad[hit] *= np.array((1.30, 0.88, 0.62), np.float32)
+        bad[hit] *= np.array((1.35, 0.85, 0.55), np.float32)
         mask = region & (stone > 0)
         img = np.where(mask[..., None], draw(bad, stone), img)
     return img, mask

@@ -2,9 +2,9 @@
 
 * Table 1 (images): rows are categories, textures first then objects (MVTec AD's textures are
   carpet, grid, leather, tile and wood; the synthetic ``fabric``, ``grid``, ``carpet``,
-  ``tiles`` and ``gravel`` are textures too; everything else is an object), columns are models; AU-PRO@0.3, then the same
-  for image AUROC and pixel AUROC. A mean row closes each table; the best value of each row is
-  in bold (ties, at the printed precision, are all bold).
+  ``tiles`` and ``gravel`` are textures too; everything else is an object), columns are
+  models; AU-PRO@0.3, then the same for image AUROC and pixel AUROC. A mean row closes each
+  table; the best value of each row is in bold (ties, at the printed precision, are all bold).
 * Table 2 (video): rows are models, columns are datasets; frame AUC (micro), the best of each
   column in bold; the macro frame AUC follows as an extra table.
 """
