@@ -33,20 +33,20 @@ from mmae.data.video.labels import intervals_from_labels
 from mmae.errors import ConfigError, RunFolderError
 
 MOTION_KINDS: tuple[str, ...] = ("fast", "against", "zigzag")
-NORMAL_SPEED: tuple[float, float] = (0.6, 1.0)
+NORMAL_SPEED: tuple[float, float] = (1.4, 2.0)
 """Horizontal speed of normal pedestrians, in pixels per frame at a frame width of 96."""
-FAST_FACTOR: tuple[float, float] = (3.0, 4.0)
+FAST_FACTOR: tuple[float, float] = (3.0, 3.5)
 NORMAL_DRIFT = 0.05
 """Largest vertical speed of a normal pedestrian, in pixels per frame at a frame height of 72."""
-ZIGZAG_PERIOD: tuple[float, float] = (18.0, 24.0)
+ZIGZAG_PERIOD: tuple[float, float] = (12.0, 16.0)
 """Frames per up-and-down swing of a zigzagging pedestrian."""
 
 
 def _pedestrian(rng: np.random.Generator, h: int, w: int, anywhere: bool) -> _Object:
     """A pedestrian of the common appearance, walking left to right at a normal speed."""
-    rx, ry = 0.045 * w + rng.uniform(0, 0.6), 0.11 * h + rng.uniform(0, 1.0)
+    rx, ry = 0.065 * w + rng.uniform(0, 0.6), 0.15 * h + rng.uniform(0, 1.0)
     return _Object(
-        cy=rng.uniform(0.45 * h, 0.78 * h), cx=rng.uniform(0, w) if anywhere else -rx,
+        cy=rng.uniform(0.48 * h, 0.74 * h), cx=rng.uniform(0, w) if anywhere else -rx,
         ry=ry, rx=rx, vy=rng.uniform(-NORMAL_DRIFT, NORMAL_DRIFT) * h / 72,
         vx=rng.uniform(*NORMAL_SPEED) * w / 96, value=rng.uniform(70, 100),
     )
@@ -62,7 +62,7 @@ def _anomaly(rng: np.random.Generator, h: int, w: int, kind: str) -> tuple[_Obje
     elif kind == "against":
         obj.vx, obj.cx = -obj.vx, w + obj.rx
     else:
-        amplitude = rng.uniform(0.09, 0.12) * h
+        amplitude = rng.uniform(0.12, 0.15) * h
     return obj, amplitude
 
 
@@ -107,7 +107,7 @@ def generate_motion_video(
     num_test: int = 6,
     train_frames: int = 120,
     test_frames: int = 100,
-    walkers: int = 5,
+    walkers: int = 4,
     overwrite: bool = False,
 ) -> Path:
     """Write a synthetic UCSD-Ped2-layout dataset with motion anomalies; return ``out/UCSDped2``.
