@@ -99,3 +99,11 @@ def test_normal_images_vary(category: str) -> None:
     imgs = [render_synthetic_image(category, 0, i, None, 64)[0].astype(float) for i in range(4)]
     for j in range(1, 4):
         assert np.abs(imgs[0] - imgs[j]).mean() > 4.0
+
+
+def test_cli_picks_categories_by_name(tmp_path: Path) -> None:
+    from mmae.cli.main import main
+
+    assert main(["synth", "image", str(tmp_path / "a"), "--only", "pcb", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["pcb"]
+    assert main(["synth", "image", str(tmp_path / "b"), "--categories", "tile", "--quiet"]) == 2

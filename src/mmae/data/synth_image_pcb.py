@@ -6,7 +6,7 @@ from which a copper trace runs to the image border; the legs are about 3 px wide
 6.4 px pitch, so the repeated detail is close to the resolution a model sees. Per image: rotation
 up to +-5 degrees, a shift, a lighting gradient, board and metal colour jitter, sensor noise.
 Normal image first, then the defect's own random choices, so a defect image is its normal twin
-with pixels changed only where the mask is set (pixels that change by less than 0.03 are kept).
+with pixels changed only where the mask is set (changes below 0.03 are dropped, not masked).
 
 Defects: ``bent`` (one leg bent sideways), ``missing`` (one leg gone, its pad bare), ``bridge`` (a
 solder blob joining two neighbouring legs), ``scratch`` (a thin, lighter line across the body).

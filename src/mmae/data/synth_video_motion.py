@@ -25,6 +25,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def _anomaly(rng: np.random.Generator, h: int, w: int, kind: str) -> tuple[_Obje
 
 
 def _render(rng: np.random.Generator, bg: np.ndarray, frames: int, walkers: int,
-            kind: str | None) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+            kind: str | None) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
     """Frames (uint8), anomaly masks (bool) and the anomalous object's motion of one video."""
     h, w = bg.shape
     people = [_pedestrian(rng, h, w, anywhere=True) for _ in range(walkers)]
