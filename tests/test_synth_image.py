@@ -91,7 +91,7 @@ HARD = ("carpet", "screw")
 
 
 def test_hard_categories_follow_the_easy_four() -> None:
-    assert SYNTH_IMAGE_CATEGORIES == ("disc", "fabric", "grid", "nut", *HARD)
+    assert SYNTH_IMAGE_CATEGORIES[:6] == ("disc", "fabric", "grid", "nut", *HARD)
     assert set(HARD_DEFECTS) == set(HARD)
     assert category_group("carpet") == "textures" and category_group("screw") == "objects"
 

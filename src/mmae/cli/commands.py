@@ -87,19 +87,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def _synth(args: argparse.Namespace, out: Path) -> None:
     if args.what == "image":
-        from mmae.data.synth_image import SYNTH_IMAGE_CATEGORIES, generate_synthetic_images
+        from mmae.data.synth_image import generate_synthetic_images, parse_synth_categories
 
-        n = len(SYNTH_IMAGE_CATEGORIES) if args.categories is None else args.categories
-        if not 1 <= n <= len(SYNTH_IMAGE_CATEGORIES):
-            raise ConfigError(f"--categories {n}: choose 1 to {len(SYNTH_IMAGE_CATEGORIES)}")
-        cats = generate_synthetic_images(out, seed=args.seed, categories=n)
+        if args.motion:
+            raise ConfigError("--motion applies to `mmae synth video` only")
+        cats = generate_synthetic_images(out, seed=args.seed,
+                                         categories=parse_synth_categories(args.categories))
         print(f"wrote {len(cats)} categories to {out}: {', '.join(Path(c).name for c in cats)}")
     else:
         if args.categories is not None:
             raise ConfigError("--categories applies to `mmae synth image` only")
-        from mmae.data.synth_video import generate_synthetic_video
+        if args.motion:
+            from mmae.data.synth_video_motion import generate_motion_video
 
-        root = generate_synthetic_video(out, seed=args.seed)
+            root = generate_motion_video(out, seed=args.seed)
+        else:
+            from mmae.data.synth_video import generate_synthetic_video
+
+            root = generate_synthetic_video(out, seed=args.seed)
         print(f"wrote synthetic video dataset to {root}")
 
 

@@ -94,12 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate a synthetic dataset",
                        description="Write a deterministic synthetic dataset: `image` (MVTec AD "
-                                   "layout) or `video` (UCSD Ped2 layout).")
+                                   "layout) or `video` (UCSD Ped2 layout; --motion for anomalies "
+                                   "in the motion only).")
     p.add_argument("what", choices=["image", "video"], help="image or video")
     p.add_argument("out", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--categories", type=int, default=None,
-                   help="image only: number of categories (default: all)")
+    p.add_argument("--categories", "--only", default=None, metavar="N|NAME,NAME|hard",
+                   help="image only: the first N categories, or categories by name (disc, fabric, "
+                        "grid, nut are easy; carpet, screw, tiles, gravel, pcb are hard), or "
+                        "`hard` for all the hard ones (default: all)")
+    p.add_argument("--motion", action="store_true",
+                   help="video only: anomalies in the motion (too fast, against the flow, "
+                        "zigzag) of objects that look like the normal ones")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     _common(p)
 

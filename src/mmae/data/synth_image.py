@@ -17,6 +17,12 @@ Categories (:data:`SYNTH_IMAGE_CATEGORIES`, the first is the demo default):
   ``rust``, ``missing_part``.
 * ``carpet`` (surface) and ``screw`` (object), RGB: harder, with more normal variation and subtle
   defects (:mod:`mmae.data.synth_image_hard`).
+* ``tiles`` (a regular periodic surface: bricks), ``gravel`` (a stochastic natural surface:
+  stones) (:mod:`mmae.data.synth_image_textures`) and ``pcb`` (a fine-structured object: a chip
+  with thin legs on a board, :mod:`mmae.data.synth_image_pcb`), RGB: hard, with pose, phase and
+  lighting variation and small defects.
+
+:data:`HARD_CATEGORIES` names the hard ones (everything after the four easy categories).
 """
 
 from __future__ import annotations
@@ -31,15 +37,22 @@ import numpy as np
 from PIL import Image
 
 from mmae.data.synth_image_hard import HARD_DEFECTS, HARD_RENDER
+from mmae.data.synth_image_pcb import PCB_DEFECTS, PCB_RENDER
+from mmae.data.synth_image_textures import TEXTURE_DEFECTS, TEXTURE_RENDER
 from mmae.errors import ConfigError, RunFolderError
 
-SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS)
+# New categories go at the end: a category's position seeds its images.
+SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS,
+                                           *TEXTURE_DEFECTS, *PCB_DEFECTS)
+HARD_CATEGORIES: tuple[str, ...] = SYNTH_IMAGE_CATEGORIES[4:]
 SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     "disc": ("scratch", "stain", "missing_part"),
     "fabric": ("hole", "stain", "cut"),
     "grid": ("crack", "spot", "missing_part"),
     "nut": ("scratch", "rust", "missing_part"),
     **HARD_DEFECTS,
+    **TEXTURE_DEFECTS,
+    **PCB_DEFECTS,
 }
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_N_TRAIN = 160
@@ -249,6 +262,7 @@ def _nut(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 _RENDER: dict[str, Callable[[Rng, int, str | None], tuple[np.ndarray, np.ndarray]]] = {
     "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut, **HARD_RENDER,
+    **TEXTURE_RENDER, **PCB_RENDER,
 }
 
 
@@ -284,6 +298,31 @@ def render_synthetic_image(category: str, seed: int, index: int, defect: str | N
     if out.shape[2] == 1:
         out = out[..., 0]
     return out, mask
+
+
+def parse_synth_categories(text: str | None) -> int | list[str]:
+    """Parse a ``--categories`` value: ``None`` (all), a count, ``hard`` or comma-separated names.
+
+    Raises:
+        ConfigError: a count out of range or an unknown name.
+    """
+    if text is None or not str(text).strip():
+        return len(SYNTH_IMAGE_CATEGORIES)
+    text = str(text).strip()
+    if text.isdigit():
+        n = int(text)
+        if not 1 <= n <= len(SYNTH_IMAGE_CATEGORIES):
+            raise ConfigError(f"--categories {n}: choose 1 to {len(SYNTH_IMAGE_CATEGORIES)}")
+        return n
+    names: list[str] = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        for name in (HARD_CATEGORIES if part == "hard" else (part,)):
+            if name not in SYNTH_IMAGE_CATEGORIES:
+                raise ConfigError(f"--categories: unknown synthetic category {name!r} (choose "
+                                  f"from {', '.join(SYNTH_IMAGE_CATEGORIES)}, or hard)")
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
