@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from mmae import __version__
+from mmae._version import __version__
 from mmae.cli import commands
 from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
 from mmae.errors import MMAEError
@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "checkpoint (model, optimizer, epoch, RNG)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder (the old one is kept as <out>.old)")
-    p.add_argument("--no-test", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--help-settings", action="store_true",
                    help="list every --set key with its value for --model and --preset "
                         "(after any --set), then exit")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmae import __version__
+from mmae._version import __version__
 from mmae.engine import checkpoint as ck
 from mmae.engine.benchmark_tables import category_group, format_tables
 from mmae.engine.config import RunConfig, resolve_config

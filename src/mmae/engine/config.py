@@ -81,7 +81,8 @@ class RunConfig:
         """
         d = dict(d)
         if isinstance(d.get("model"), dict):  # sectioned form
-            flat: dict[str, Any] = {"preset": d.pop("preset", "cpu"), "kind": d.pop("kind", "image")}
+            flat: dict[str, Any] = {"preset": d.pop("preset", "cpu"),
+                                    "kind": d.pop("kind", "image")}
             model = dict(d.pop("model"))
             flat["model"] = model.pop("name", "mmae")
             flat["model_args"] = model

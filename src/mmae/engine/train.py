@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mmae import __version__
+from mmae._version import __version__
 from mmae.engine import checkpoint as ck
 from mmae.engine.config import RunConfig
 from mmae.engine.datasets import batch_input, build_dataset, channels_of, clips

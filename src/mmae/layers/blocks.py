@@ -87,17 +87,6 @@ class ConvBlock(nn.Sequential):
         super().__init__(conv, *norm_act(dims, out_channels, norm and act, act))
 
 
-def down_block(
-    dims: int,
-    in_channels: int,
-    out_channels: int,
-    stride: int | Sequence[int] = 2,
-    norm: bool = False,
-) -> ConvBlock:
-    """Strided 3x3 convolution downsampling (stride 2, or e.g. ``(1, 2, 2)`` in 3D)."""
-    return ConvBlock(dims, in_channels, out_channels, stride, norm=norm)
-
-
 class PixelShuffleND(nn.Module):
     """N-d pixel shuffle: ``(B, C * prod(f), *size) -> (B, C, *(size * f))``.
 
