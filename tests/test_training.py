@@ -30,8 +30,10 @@ def test_training_lowers_the_loss(tmp_path, tiny_mvtec, latent):
     assert log[-1]["mse"] < 0.5 * log[0]["mse"], [r["mse"] for r in log]
     assert all(len(r["zero_row_fraction"]) == 2 for r in log)
     th = json.loads((run / "thresholds.json").read_text())
-    assert th["image_normal"]["percentile"] == 99.0
-    assert th["image_normal"]["value"] > 0
+    assert th["default"] == "normal"
+    assert th["normal"]["percentile"] == 99.0 and th["normal"]["false_positive_rate"] == 0.01
+    assert th["normal"]["split"] == "validation" and th["normal"]["num_scores"] == 2  # 10% of 12
+    assert th["normal"]["value"] > 0
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_mvtec, monkeypatch):

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from mmae.data.files import atomic_write_bytes, atomic_write_text
-from mmae.engine.lock import is_locked
+from mmae.engine.lock import LOCK, is_locked
 from mmae.errors import CheckpointError, RunFolderError
 
 CHECKPOINT = "checkpoint.pt"
@@ -74,7 +74,7 @@ def prepare_out_dir(path: Path, overwrite: bool, what: str = "run folder") -> Pa
     if path.is_dir() and is_locked(path):
         raise RunFolderError(f"{what} {path} is being written by another process; wait for it "
                              f"to finish or choose another --out")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and not _empty(path):
         if not overwrite:
             raise RunFolderError(
                 f"{what} {path} already exists and is not empty; choose another --out, "
@@ -88,6 +88,11 @@ def prepare_out_dir(path: Path, overwrite: bool, what: str = "run folder") -> Pa
     return path
 
 
+def _empty(path: Path) -> bool:
+    """No entries but possibly the writer's lock file."""
+    return all(p.name == LOCK for p in path.iterdir())
+
+
 @contextlib.contextmanager
 def output_folder(path: Path, overwrite: bool, what: str = "run folder") -> Iterator[Path]:
     """:func:`prepare_out_dir` for the duration of a command that may fail.
@@ -98,12 +103,13 @@ def output_folder(path: Path, overwrite: bool, what: str = "run folder") -> Iter
     path = Path(path)
     existed = path.is_dir()
     backup = path.with_name(path.name + ".old")
-    moved = overwrite and existed and any(path.iterdir())
+    moved = overwrite and existed and not _empty(path)
     out = prepare_out_dir(path, overwrite, what)
     try:
         yield out
     except BaseException:
-        if out.is_dir() and not any(out.iterdir()):
+        if out.is_dir() and _empty(out) and not is_locked(out):  # never another writer's
+            (out / LOCK).unlink(missing_ok=True)
             if moved and backup.is_dir():
                 out.rmdir()
                 backup.rename(path)
