@@ -108,8 +108,8 @@ class Inferencer:
     def require_kind(self, kind: str, what: str) -> None:
         """Raise ConfigError naming ``what`` unless the run is of ``kind``."""
         if self.kind != kind:
-            raise ConfigError(f"run {self.run.path} is a {self.kind} model; {what} needs a "
-                              f"{kind} model")
+            raise ConfigError(f"run {self.run.path} holds a {self.kind} model; {what} works "
+                              f"with {kind} models only")
 
     def image_batch(self, images: list[np.ndarray]) -> torch.Tensor:
         """Images converted to the run's channels and resized as the training data was."""
