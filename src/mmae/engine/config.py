@@ -112,7 +112,7 @@ class RunConfig:
             kwargs["image_size"] = self.image_size
         if "in_channels" in accepted and self.channels is not None:
             kwargs["in_channels"] = self.channels
-        if "clip_length" in accepted and self.kind == "video":
+        if "clip_length" in accepted:
             kwargs["clip_length"] = self.clip_length
         return kwargs
 
