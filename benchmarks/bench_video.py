@@ -1,4 +1,4 @@
-"""Video models on synthetic video: training throughput and frame AUC (issue 4).
+"""Video models on synthetic video: training throughput and frame AUC.
 
 For each of mmae3d, memae3d and ae3d with the ``cpu`` preset: train on the synthetic Ped2-layout
 dataset (seed 0), test (every frame scored), and report clips/s, the achieved GFLOP/s of a training

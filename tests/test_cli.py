@@ -82,11 +82,19 @@ def test_train_test_predict_on_tiny_data(cli, tmp_path, tiny_mvtec):
     assert len(rows) == 6
     assert all(r["anomalous"] in ("0", "1") for r in rows)
     th = json.loads((run / "thresholds.json").read_text())
-    assert all(r["threshold_source"] == "image_validation" for r in rows)
-    assert all(float(r["threshold"]) == th["image_validation"]["value"] for r in rows)
-    assert all(r["anomalous"] == str(int(float(r["score"]) >= th["image_validation"]["value"]))
+    # `mmae test` stored an F1 threshold but the default stays the normal-data one
+    assert th["default"] == "normal" and "f1" in th
+    assert all(r["threshold_source"] == "normal" for r in rows)
+    assert all(float(r["threshold"]) == th["normal"]["value"] for r in rows)
+    assert all(r["anomalous"] == str(int(float(r["score"]) >= th["normal"]["value"]))
                for r in rows)
     assert all((pred / r["heatmap"]).is_file() for r in rows)
+    code, out, err = cli("predict", "--run", run, tiny_mvtec / "test" / "spot", "--out",
+                         tmp_path / "pred_f1", "--quiet", "--threshold-rule", "f1")
+    assert code == 0, err
+    rows_f1 = list(csv.DictReader(open(tmp_path / "pred_f1" / "scores.csv")))
+    assert all(float(r["threshold"]) == th["f1"]["value"] for r in rows_f1)
+    assert [r["score"] for r in rows_f1] == [r["score"] for r in rows]
 
 
 def test_data_json_describes_mvtec(cli, tiny_mvtec):

@@ -65,13 +65,13 @@ def test_video_metrics():
     f2 = clip_scores_to_frames([5.0, 4, 3, 2, 1], 20, rule="center").scores
     y1 = np.r_[np.zeros(11), np.ones(9)].astype(int)
     y2 = np.ones(20, dtype=int)
-    out = json.loads(json.dumps(video_metrics([f1, f2], [y1, y2], alignment="center")))
-    assert out["frame_auc"] == frame_auc([f1, f2], [y1, y2]).value
+    out = json.loads(json.dumps(video_metrics([y1, y2], [f1, f2], alignment="center")))
+    assert out["frame_auc"] == frame_auc([y1, y2], [f1, f2]).value
     assert out["frame_auc_macro"] == 1.0 and out["per_video_auc"] == [1.0, None]
     assert out["skipped_videos"] == [1] and "skipped: 1" in out["notes"][0]
     assert (out["frames_used"], out["frames_dropped"]) == (10, 30)
     assert out["definitions"]["video"]["alignment"] == "center"
-    out = video_metrics([f2], [y2])
+    out = video_metrics([y2], [f2])
     assert out["frame_auc"] is None and out["frame_auc_macro"] is None and len(out["notes"]) == 2
     with pytest.raises(DataError, match="video 0"):
-        video_metrics([f1], [y1[:5]])
+        video_metrics([y1[:5]], [f1])

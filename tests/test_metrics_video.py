@@ -67,7 +67,7 @@ VIDEO_C = ([1.0, 2.0], [1, 1])  # anomalous only
 
 
 def _split(*videos):
-    return [v[0] for v in videos], [v[1] for v in videos]
+    return [v[1] for v in videos], [v[0] for v in videos]  # labels, scores
 
 
 def test_micro_oracle():
@@ -80,7 +80,7 @@ def test_micro_oracle():
 def test_micro_normalises_each_video():
     # Raw errors concatenated would give 3/4; per-video min-max makes both videos agree: 1.
     scores, labels = [[0.0, 1.0], [10.0, 11.0]], [[0, 1], [0, 1]]
-    assert frame_auc(scores, labels).value == 1.0
+    assert frame_auc(labels, scores).value == 1.0
 
 
 def test_macro_oracle_skips_single_class_videos():
@@ -95,12 +95,12 @@ def test_macro_oracle_skips_single_class_videos():
 def test_nan_frames_are_left_out():
     scores = [[NAN, 2.0, 3.0, 5.0], [NAN, NAN]]
     labels = [[1, 0, 1, 1], [0, 1]]
-    r = frame_auc(scores, labels)
+    r = frame_auc(labels, scores)
     assert (r.value, r.frames_used, r.frames_dropped, r.skipped) == (1.0, 3, 3, (1,))
     frames = clip_scores_to_frames([1.0, 2, 3, 4, 5], 20, rule="center")
     labels = np.zeros(20, dtype=int)
     labels[11:] = 1
-    r = frame_auc([frames.scores], [labels])
+    r = frame_auc([labels], [frames.scores])
     assert (r.value, r.frames_used, r.frames_dropped) == (1.0, 5, 15)
 
 
@@ -110,11 +110,11 @@ def test_frame_auc_errors():
     with pytest.raises(DataError, match="no video has both"):
         frame_auc(*_split(VIDEO_C), average="macro")
     with pytest.raises(DataError, match="2 score sequences but 1"):
-        frame_auc([[1.0], [2.0]], [[0]])
+        frame_auc([[0]], [[1.0], [2.0]])
     with pytest.raises(DataError, match="video 0"):
-        frame_auc([[1.0, 2.0]], [[0, 1, 1]])
+        frame_auc([[0, 1, 1]], [[1.0, 2.0]])
     with pytest.raises(DataError, match="infinite"):
-        frame_auc([[1.0, np.inf]], [[0, 1]])
+        frame_auc([[0, 1]], [[1.0, np.inf]])
     with pytest.raises(ConfigError, match="average"):
         frame_auc(*_split(VIDEO_A), average="weighted")
 

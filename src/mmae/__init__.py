@@ -1,8 +1,7 @@
 """mmae: multi-scale memory-augmented autoencoders for anomaly detection."""
 
+from mmae._version import __version__
 from mmae.models.registry import create_model, list_models
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

@@ -1,20 +1,22 @@
-"""A scikit-learn / pyod style estimator around the engine: ``fit``, ``decision_function``,
-``predict``, ``threshold_``.
+"""A scikit-learn / pyod style estimator around the engine.
 
-    det = mmae.Detector("mmae", epochs=20).fit(normal_images)   # array, list or folder
+    det = mmae.Detector("mmae", settings={"epochs": 20}).fit(normal_images)
     det.decision_function(images)   # image scores, higher = more anomalous
     det.predict(images)             # 0 normal / 1 anomalous (score >= threshold_)
     det.anomaly_maps(images)        # per-pixel maps at each image's own size
 
-Images are uint8 arrays (H, W) / (H, W, C) or floats in [0, 1], a stacked array (N, H, W[, C]), a
-list of such arrays (sizes may differ), or a path to a folder / MVTec AD category (its training
-split for ``fit``, all its images otherwise). Training and scoring are exactly those of
-``mmae train`` / ``mmae predict``: a run folder (``run_dir``, a temporary one by default) holds the
-checkpoint, config and thresholds, so ``Detector.load(run)`` reopens any CLI run too.
+Images are uint8 arrays (H, W) / (H, W, C) or floats in [0, 1]: one array, a stacked array
+(N, H, W[, C]), a list of arrays (sizes may differ), a list of image paths, or a folder / MVTec AD
+category (its training split for ``fit``, all its images otherwise). Training is ``mmae train``'s;
+scores, maps and the threshold come from :class:`~mmae.engine.inference.Inferencer`, exactly as in
+``mmae predict``. A run folder (``run_dir``, a temporary one by default) holds the checkpoint,
+config and thresholds, so ``Detector.load(run)`` reopens any CLI run too. The constructor only
+stores its parameters, so ``sklearn.base.clone`` works.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,50 +24,54 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch.utils.data import Dataset
 
-from mmae.data.image_io import read_image, resize_image, to_channels
-from mmae.engine.checkpoint import load_thresholds, output_folder
+from mmae.data.image_io import (
+    is_image_file,
+    list_image_files,
+    read_image,
+    resize_image,
+    to_channels,
+)
+from mmae.engine.checkpoint import output_folder
 from mmae.engine.config import RunConfig, resolve_config
-from mmae.engine.runs import load_run
-from mmae.engine.scoring import map_images, reduce_score
+from mmae.engine.inference import Inferencer, as_uint8_image
 from mmae.engine.train import train
 from mmae.errors import ConfigError, DataError
-from mmae.metrics import resize_map_to_mask
 
-Images = np.ndarray | Sequence[np.ndarray] | str | Path
-
-
-def _as_uint8(img: np.ndarray) -> np.ndarray:
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating):
-            raise DataError(f"images must be uint8 or float in [0, 1], got dtype {a.dtype}")
-        a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3):
-        raise DataError(f"an image must be (H, W), (H, W, 1) or (H, W, 3), got {a.shape}")
-    return a
+Images = np.ndarray | Sequence[np.ndarray] | Sequence[str | os.PathLike[str]] | str | Path
 
 
-def _image_list(images: Images) -> list[np.ndarray]:
-    """uint8 HxWxC arrays from any accepted input."""
-    if isinstance(images, (str, Path)):
-        from mmae.data.image_io import list_image_files
+def image_list(images: Images) -> list[np.ndarray]:
+    """uint8 ``(H, W, C)`` arrays from any accepted input (see the module docstring).
 
-        files = list_image_files(images, recursive=True)
-        if not files:
-            raise DataError(f"no images found in {images}")
-        return [read_image(f) for f in files]
-    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.dtype != object:
-        if images.ndim == 3 and images.shape[-1] not in (1, 3):
-            return [_as_uint8(x) for x in images]  # (N, H, W) grayscale stack
-        if images.ndim == 4:
-            return [_as_uint8(x) for x in images]
-    if isinstance(images, np.ndarray) and images.ndim == 2:
-        return [_as_uint8(images)]
-    out = [_as_uint8(x) for x in images]
+    Raises:
+        DataError: nothing usable, a missing path, or a wrong dtype / shape.
+    """
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images)
+        if path.is_dir():
+            files = list_image_files(path, recursive=True)
+            if not files:
+                raise DataError(f"no images found in {path}")
+            return [read_image(f) for f in files]
+        if path.is_file():
+            return [read_image(path)]
+        raise DataError(f"{path} does not exist")
+    if isinstance(images, np.ndarray) and images.dtype != object:
+        if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3)):
+            return [as_uint8_image(images)]  # one image
+        if images.ndim in (3, 4):
+            return [as_uint8_image(x) for x in images]  # a stack
+    out = []
+    for x in images:
+        if isinstance(x, (str, os.PathLike)):
+            if not Path(x).is_file() or not is_image_file(x):
+                raise DataError(f"{x}: not an image file")
+            out.append(read_image(Path(x)))
+        else:
+            out.append(as_uint8_image(x))
     if not out:
         raise DataError("no images given")
     return out
@@ -86,45 +92,53 @@ class _ArrayImages(Dataset):
         return {"image": self.images[i].float().div(255.0), "label": 0, "index": i}
 
 
-class Detector:
-    """Anomaly detector with the scikit-learn estimator habits.
+class Detector(BaseEstimator):
+    """Image anomaly detector with the scikit-learn estimator habits.
 
     Args:
-        model: registered model name (``mmae.list_models()``).
-        preset: settings preset (``cpu`` by default, ``paper``, or a YAML file).
-        run_dir: folder for the run (checkpoint, config, thresholds); a temporary folder if None.
-        **settings: any ``--set`` key, run or model (``epochs=20``, ``num_scales=3``, ...).
+        model: Registered image model name (``mmae.list_models("image")``).
+        preset: Settings preset (``cpu`` by default, ``paper``, or a YAML file).
+        settings: ``--set`` values, run or model (``{"epochs": 20, "num_scales": 3}``).
+        run_dir: Folder for the run; a temporary folder if None.
+        threshold: A fixed threshold instead of the run's.
+        threshold_rule: ``normal`` (default: a stated false-positive rate on held-out normal
+            images) or ``f1`` (needs ``mmae test`` on the run).
+        device: ``cpu``, ``cuda``, ... for scoring; default: the run's.
 
-    Attributes (after ``fit``):
-        threshold_: image-score threshold (percentile ``threshold_percentile`` of the training
-            scores; 99 by default).
-        config_: the resolved :class:`~mmae.engine.config.RunConfig`.
-        model_: the trained ``torch.nn.Module`` (eval mode).
+    Attributes (after ``fit`` or ``load``):
+        threshold_: The image-score threshold ``predict`` uses (None if the run has none).
+        decision_scores_: Scores of the training images (only after ``fit``).
+        config_: The run's :class:`~mmae.engine.config.RunConfig`.
+        model_: The trained ``torch.nn.Module`` (eval mode).
+        inferencer_: The :class:`~mmae.engine.inference.Inferencer` behind the scores.
     """
 
-    def __init__(self, model: str = "mmae", preset: str = "cpu", run_dir: str | Path | None = None,
-                 **settings: Any) -> None:
+    def __init__(self, model: str = "mmae", preset: str = "cpu",
+                 settings: dict[str, Any] | None = None, run_dir: str | Path | None = None,
+                 threshold: float | None = None, threshold_rule: str | None = None,
+                 device: str | None = None) -> None:
         self.model = model
         self.preset = preset
-        self.run_dir = run_dir
         self.settings = settings
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.run_dir = run_dir
+        self.threshold = threshold
+        self.threshold_rule = threshold_rule
+        self.device = device
 
-    def fit(self, images: Images, overwrite: bool = False) -> Detector:
-        """Train on normal images; returns ``self``."""
-        cfg = resolve_config(self.model, self.preset, dict(self.settings))
+    def fit(self, X: Images, y: Any = None, overwrite: bool = False) -> Detector:
+        """Train on normal images (``y`` is ignored); returns ``self``."""
+        cfg = resolve_config(self.model, self.preset, dict(self.settings or {}))
         if cfg.kind != "image":
             raise ConfigError(f"Detector handles image models; {self.model!r} is a video model")
-        if isinstance(images, (str, Path)) and Path(images).is_dir():
-            from mmae.engine.datasets import build_dataset
+        if isinstance(X, (str, os.PathLike)) and Path(X).is_dir():
+            from mmae.engine.tasks import get_task
 
-            cfg.data = str(Path(images).resolve())
-            data = build_dataset(cfg, "train", progress=False)
+            cfg.data = str(Path(X).resolve())
+            data = get_task(cfg).open("train", progress=False)
         else:
-            imgs = _image_list(images)
+            imgs = image_list(X)
             channels = cfg.channels or (1 if all(i.shape[2] == 1 for i in imgs) else 3)
             data = _ArrayImages(imgs, cfg.image_size, channels)
-        cfg.channels = data.channels
         if self.run_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mmae-detector-")
             run = Path(self._tmp.name)
@@ -132,48 +146,65 @@ class Detector:
         else:
             with output_folder(Path(self.run_dir), overwrite) as run:
                 train(cfg, run, progress=False, dataset=data)
-        return self._open(run)
-
-    @classmethod
-    def load(cls, run: str | Path) -> Detector:
-        """A fitted detector from a run folder (written by ``fit`` or ``mmae train``)."""
-        cfg, _, _ = load_run(Path(run), device="cpu")
-        det = cls(cfg.model, cfg.preset, run_dir=run)
-        return det._open(Path(run))
-
-    def _open(self, run: Path) -> Detector:
-        cfg, model, device = load_run(run)
-        self.config_: RunConfig = cfg
-        self.model_ = model
-        self._device = device
-        th = load_thresholds(run).get("image_normal")
-        self.threshold_: float | None = None if th is None else float(th["value"])
+        self._open(run)
+        self.decision_scores_ = self.inferencer_.task.score_all(
+            self.model_, data, self.inferencer_.device)[1]
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+    @classmethod
+    def load(cls, run: str | Path, threshold: float | None = None,
+             threshold_rule: str | None = None, device: str | None = None) -> Detector:
+        """A fitted detector from a run folder (written by ``fit`` or ``mmae train``)."""
+        inf = Inferencer.load(run, device=device, threshold=threshold,
+                              threshold_rule=threshold_rule)
+        det = cls(inf.config.model, inf.config.preset, run_dir=run, threshold=threshold,
+                  threshold_rule=threshold_rule, device=device)
+        det._adopt(inf)
+        return det
+
+    def _open(self, run: Path) -> None:
+        self._adopt(Inferencer.load(run, device=self.device, threshold=self.threshold,
+                                    threshold_rule=self.threshold_rule))
+
+    def _adopt(self, inf: Inferencer) -> None:
+        inf.require_kind("image", "the Detector")
+        self.inferencer_ = inf
+        self.config_: RunConfig = inf.config
+        self.model_ = inf.model
+        self.threshold_: float | None = inf.threshold
+
+    def _predict(self, X: Images):
+        if not hasattr(self, "inferencer_"):
             raise ConfigError("this Detector is not fitted yet: call fit() first")
+        imgs = image_list(X)
+        return imgs, self.inferencer_.predict_images(imgs)
 
-    def _maps(self, images: Images) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        self._check_fitted()
-        imgs = _image_list(images)
-        return imgs, map_images(self.model_, imgs, self.config_, self._device)
-
-    def anomaly_maps(self, images: Images) -> list[np.ndarray]:
+    def anomaly_maps(self, X: Images) -> list[np.ndarray]:
         """Per-pixel anomaly maps (post-processed as in ``mmae test``), each at its image's size."""
-        imgs, maps = self._maps(images)
-        return [resize_map_to_mask(m, im.shape[:2]) for m, im in zip(maps, imgs)]
+        imgs, pred = self._predict(X)
+        post = self.inferencer_.post
+        return [post.resize(torch.from_numpy(m)[None], im.shape[:2])[0].numpy()
+                for m, im in zip(pred.maps, imgs)]
 
-    def decision_function(self, images: Images) -> np.ndarray:
+    def decision_function(self, X: Images) -> np.ndarray:
         """Image anomaly scores (higher = more anomalous), as ``mmae predict`` computes them."""
-        _, maps = self._maps(images)
-        cfg = self.config_
-        return np.asarray([reduce_score(m, cfg.score_reduce, cfg.score_topk) for m in maps],
-                          dtype=np.float64)
+        return self._predict(X)[1].scores
 
-    def predict(self, images: Images) -> np.ndarray:
-        """0 (normal) / 1 (anomalous): ``decision_function(images) >= threshold_``."""
-        self._check_fitted()
+    def score_samples(self, X: Images) -> np.ndarray:
+        """The same raw image scores as :meth:`decision_function` (higher = more anomalous;
+        unlike scikit-learn's outlier detectors, no offset and no sign change)."""
+        return self.decision_function(X)
+
+    def predict(self, X: Images) -> np.ndarray:
+        """0 (normal) / 1 (anomalous): ``decision_function(X) >= threshold_``."""
+        scores = self.decision_function(X)
         if self.threshold_ is None:
-            raise ConfigError("this run has no stored threshold; set detector.threshold_")
-        return (self.decision_function(images) >= self.threshold_).astype(np.int64)
+            raise ConfigError("this run has no threshold; pass Detector(threshold=...)")
+        return (scores >= self.threshold_).astype(np.int64)
+
+    def fit_predict(self, X: Images, y: Any = None) -> np.ndarray:
+        """``fit(X)`` then the labels of the training images (from ``decision_scores_``)."""
+        self.fit(X)
+        if self.threshold_ is None:
+            raise ConfigError("this run has no threshold; pass Detector(threshold=...)")
+        return (self.decision_scores_ >= self.threshold_).astype(np.int64)

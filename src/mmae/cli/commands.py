@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mmae.engine import checkpoint as ck
 from mmae.engine.config import parse_set, resolve_config, settings_help
+from mmae.engine.run import Run
 from mmae.errors import ConfigError, DataError
 
 
@@ -22,12 +23,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.resume:
         run = Path(args.resume)
-        cfg = ck.load_config(run)
+        cfg = Run(run).config()
         extra = parse_set(args.sets)
-        if set(extra) - {"epochs"}:
+        if set(extra) - {"epochs", "train.epochs"}:
             raise ConfigError("--resume only accepts --set epochs=N (to extend a run)")
-        if "epochs" in extra:
-            cfg.epochs = int(extra["epochs"])
+        for value in extra.values():
+            cfg.epochs = int(value)
         if not (run / ck.CHECKPOINT).is_file():
             raise ConfigError(f"--resume {run}: no {ck.CHECKPOINT} yet; start the run again")
         train(cfg, run, resume=True, progress=progress)
@@ -56,7 +57,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from mmae.engine.report import format_metrics
 
     run = Path(args.run)
-    ck.load_config(run)  # clear error before anything else
+    Run(run).config()  # clear error before anything else
     with ck.output_folder(Path(args.out) if args.out else run / "test", args.overwrite,
                           "output folder") as out:
         metrics = run_test(run, Path(args.data) if args.data else None, out,
@@ -72,9 +73,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
         rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
-                           progress=not args.quiet)
+                           progress=not args.quiet, threshold_rule=args.threshold_rule)
     flagged = sum(1 for r in rows if r["anomalous"] == 1)
-    print(f"scored {len(rows)} images, {flagged} anomalous -> {out / 'scores.csv'}")
+    source = rows[0]["threshold_source"]
+    print(f"scored {len(rows)} images, {flagged} anomalous (threshold {rows[0]['threshold']}, "
+          f"{source}) -> {out / 'scores.csv'}")
     return 0
 
 
@@ -135,7 +138,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     res = export_onnx(Path(args.run), Path(args.out), opset=args.opset,
                       check=not args.no_check, overwrite=args.overwrite)
-    print(f"wrote {res['path']} (input '{res['input']}', opset {res['opset']})")
+    print(f"wrote {res['path']} (input '{res['input']}', opset {res['opset']}, "
+          f"threshold {res['threshold']})")
     if "max_abs_diff" in res:
         diffs = ", ".join(f"{k} {v:.2e}" for k, v in res["max_abs_diff"].items())
         print(f"onnxruntime vs torch, max abs difference: {diffs}")

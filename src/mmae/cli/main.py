@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from mmae import __version__
+from mmae._version import __version__
 from mmae.cli import commands
 from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
 from mmae.errors import MMAEError
@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "checkpoint (model, optimizer, epoch, RNG)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder (the old one is kept as <out>.old)")
-    p.add_argument("--no-test", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--help-settings", action="store_true",
                    help="list every --set key with its value for --model and --preset "
                         "(after any --set), then exit")
@@ -70,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset to test on (default: the run's training dataset)")
     p.add_argument("--out", help="output folder (default: RUN/test)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an evaluation setting: smoothing_sigma, score_reduce, "
-                        "score_topk, fpr_limit, threshold_percentile, frame_rule (mean|center), "
-                        "test_clip_stride, eval_batch_size, device")
+                   help="override an evaluation setting (eval section): smoothing_sigma, "
+                        "score_reduce, score_topk, fpr_limit, frame_rule (mean|center), "
+                        "clip_error (squared|l2norm), eval_batch_size; also test_clip_stride, "
+                        "device")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing non-empty output folder")
     _common(p)
@@ -86,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("--out", required=True, help="output folder for scores.csv and heatmaps")
     p.add_argument("--threshold", type=float, default=None,
-                   help="image-score threshold (default: the run's F1 threshold from `mmae test` "
-                        "if any, else its percentile of normal training scores)")
+                   help="image-score threshold (wins over --threshold-rule)")
+    p.add_argument("--threshold-rule", choices=["normal", "f1"], default=None,
+                   help="which stored threshold to use: normal (the default: a stated "
+                        "false-positive rate, 1%% with threshold_percentile=99, on held-out "
+                        "normal training images) or f1 (F1-max on the labelled test set, "
+                        "stored by `mmae test`)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing non-empty output folder")
     _common(p)
@@ -134,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_benchmark_parser(sub, _common)
     p = sub.add_parser("export", help="export a trained run to ONNX (checked against torch)",
                        description="Export a trained run to ONNX (input: image or clip with a "
-                                   "dynamic batch; outputs: recon, anomaly_map, pred_score) and "
-                                   "check onnxruntime's outputs against the torch model. Needs "
+                                   "dynamic batch; outputs: recon, anomaly_map and pred_score, "
+                                   "post-processed as `mmae predict` does; metadata: threshold) "
+                                   "and check onnxruntime's outputs against torch. Needs "
                                    "pip install 'mmae[onnx]'.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
     p.add_argument("--out", required=True, help="ONNX file to write")

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from mmae.data.describe_image import describe_image_dataset
+from mmae.data.files import atomic_write_text, load_npy, save_npy
 from mmae.data.image_io import (
     decode_image,
     read_image_info,
@@ -182,7 +183,9 @@ class ImageDataset(Dataset):
             return None
         try:
             info = json.loads(meta.read_text())
-            images = np.load(npy, allow_pickle=False)
+            images = load_npy(npy)
+            if images is None:
+                raise ValueError("unreadable .npy")
             keep = [int(i) for i in info["keep"]]
             sizes = [(int(h), int(w)) for h, w in info["sizes"]]
             ch = int(info["channels"])
@@ -204,15 +207,9 @@ class ImageDataset(Dataset):
         keep, images, sizes, ch = loaded
         npy, meta = self._cache_paths(cache_dir, records, size, channels)
         try:
-            npy.parent.mkdir(parents=True, exist_ok=True)
-            tmp = npy.with_name(npy.name + f".tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                np.save(fh, images, allow_pickle=False)
-            os.replace(tmp, npy)
-            tmp_meta = meta.with_name(meta.name + f".tmp{os.getpid()}")
-            tmp_meta.write_text(json.dumps({"keep": keep, "sizes": sizes, "channels": ch,
-                                            "files": [str(r.path) for r in records]}))
-            os.replace(tmp_meta, meta)
+            save_npy(npy, images)
+            atomic_write_text(meta, json.dumps({"keep": keep, "sizes": sizes, "channels": ch,
+                                                "files": [str(r.path) for r in records]}))
         except OSError as exc:
             warnings.warn(f"could not write image cache in {cache_dir} ({exc})", stacklevel=3)
 

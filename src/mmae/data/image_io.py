@@ -15,13 +15,13 @@ Conversions:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from mmae.data.files import is_junk
 from mmae.errors import DataError
 
 #: File extensions (lower case) treated as images; anything else in a data folder is ignored.
@@ -31,7 +31,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 #: Pillow decoders tried on a file, whatever its extension says (misnamed files are common).
 _FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM")
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
@@ -41,7 +40,7 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     and extensions outside :data:`IMAGE_EXTENSIONS` are not images.
     """
     name = os.path.basename(os.fspath(path))
-    if not name or name.startswith(".") or name.lower() in _JUNK_NAMES:
+    if is_junk(name):
         return False
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -241,9 +240,3 @@ def resize_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     if out.ndim == 2:
         out = out[..., None]
     return out
-
-
-def all_images_grayscale(modes: Iterable[str]) -> bool:
-    """Whether every Pillow mode in ``modes`` is a grayscale mode (auto channel choice)."""
-    modes = list(modes)
-    return bool(modes) and all(is_grayscale_mode(m) for m in modes)

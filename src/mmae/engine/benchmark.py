@@ -23,7 +23,6 @@ seeds: the missing cells are added.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -33,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmae import __version__
+from mmae._version import __version__
+from mmae.data import categories as discover_categories
 from mmae.engine import checkpoint as ck
 from mmae.engine.benchmark_folder import MANIFEST, MANIFEST_FORMAT, open_benchmark_dir  # noqa: F401
 from mmae.engine.benchmark_jobs import CELL_ERROR, run_cells  # noqa: F401
@@ -51,10 +51,11 @@ from mmae.engine.benchmark_variants import (
     variant_name,
     variant_settings,
 )
-from mmae.engine.config import RunConfig, resolve_config
+from mmae.engine.config import RunConfig, accepts_setting, resolve_config
 from mmae.engine.report_benchmark import write_benchmark_report
-from mmae.errors import ConfigError, DataError
-from mmae.models.registry import create_model, get_spec, list_models, model_arguments
+from mmae.engine.tasks import get_task
+from mmae.errors import ConfigError
+from mmae.models.registry import create_model, get_spec, list_models
 
 RESULTS = "results.json"
 TABLES = "tables.md"
@@ -62,8 +63,6 @@ CELL_DONE = "cell.json"
 IMAGE_KEYS = IMAGE_METRICS
 VIDEO_KEYS = VIDEO_METRICS
 Key = tuple[str, str, int]  # a cell: (model or variant, category, seed)
-# RunConfig fields that are not --set keys (mirrors the config module's rule).
-_NOT_SETTABLE = {"kind", "model_args", "model", "preset", "data"}
 
 
 @dataclass
@@ -99,7 +98,7 @@ class BenchmarkPlan:
         configs = {}
         for m, cfg in self.configs.items():
             d = cfg.to_dict()
-            d.pop("data")
+            d["data"].pop("path")
             configs[m] = d
         return {"format": MANIFEST_FORMAT, "kind": self.kind, "data": str(self.data),
                 "models": self.models, "categories": list(self.categories),
@@ -116,41 +115,8 @@ def parse_names(text: str | list[str] | None, option: str) -> list[str]:
     return names
 
 
-def discover_categories(root: Path, kind: str) -> dict[str, Path]:
-    """The categories of a dataset root: name -> folder.
-
-    Images: an MVTec AD category or generic image folder is one category; a folder of MVTec
-    categories gives each. Video: a dataset folder (UCSD, Avenue, ShanghaiTech, frames layout) is
-    one; a folder of several gives each.
-
-    Raises:
-        DataError: the root is missing, or (video) holds no video dataset.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"--data {root} does not exist or is not a folder")
-    if kind == "image":
-        from mmae.data.image_layout import is_mvtec_category, mvtec_categories
-
-        if is_mvtec_category(root):
-            return {root.name: root}
-        found = mvtec_categories(root)
-        return {n: root / n for n in found} if found else {root.name: root}
-    from mmae.data.video import LAYOUTS, detect_video_layout
-
-    if detect_video_layout(root) is not None:
-        return {root.name: root}
-    inner = {d.name: d for d in sorted(root.iterdir())
-             if d.is_dir() and not d.name.startswith(".") and detect_video_layout(d) is not None}
-    if not inner:
-        raise DataError(f"--data {root} is not a video dataset ({', '.join(LAYOUTS)} layout) "
-                        f"nor a folder of video datasets")
-    return inner
-
-
 def _route_sets(sets: dict[str, Any], models: list[str]) -> dict[str, dict[str, Any]]:
     """Split ``--set`` values per model: shared keys to every model that has them."""
-    run_fields = {f.name for f in dataclasses.fields(RunConfig)} - _NOT_SETTABLE
     per: dict[str, dict[str, Any]] = {m: {} for m in models}
     for key, value in sets.items():
         head, dot, rest = key.partition(".")
@@ -160,8 +126,7 @@ def _route_sets(sets: dict[str, Any], models: list[str]) -> dict[str, dict[str, 
         if dot and head in list_models():
             raise ConfigError(f"--set {key}: model {head!r} is not in --models "
                               f"({', '.join(models)})")
-        name = rest if dot and head == "model" else key
-        targets = [m for m in models if name in run_fields or name in model_arguments(m)]
+        targets = [m for m in models if accepts_setting(m, key)]
         if not targets:
             raise ConfigError(f"--set {key}: not a setting of any of the models "
                               f"({', '.join(models)}); `mmae train --help-settings --model M` "
@@ -289,7 +254,7 @@ def run_cell(plan: BenchmarkPlan, model: str, category: str, cell: Path,
     t1 = time.perf_counter()
     metrics = run_test(run, folder, cell / "test", progress=False)
     t2 = time.perf_counter()
-    keys = IMAGE_KEYS if plan.kind == "image" else VIDEO_KEYS
+    keys = get_task(cfg).metric_keys
     record = {"model": model, "category": category, "group": category_group(category),
               "data": str(folder), **{k: metrics.get(k) for k in keys},
               "train_seconds": round(t1 - t0, 2), "test_seconds": round(t2 - t1, 2),

@@ -1,8 +1,8 @@
-"""Run folders and checkpoints.
+"""Checkpoint files and output folders.
 
-A run folder holds ``checkpoint.pt`` (a plain dict of tensors and Python scalars), ``config.yaml``
-(the resolved :class:`~mmae.engine.config.RunConfig`), ``train_log.jsonl`` and ``thresholds.json``.
-Checkpoints are written atomically (temporary file, fsync, rename) and loaded with
+A run folder (:class:`mmae.engine.run.Run`) holds ``checkpoint.pt`` (a plain dict of tensors and
+Python scalars), ``config.yaml``, ``train_log.jsonl`` and ``thresholds.json``. Checkpoints are
+written atomically (temporary file, fsync, rename) and loaded with
 ``torch.load(weights_only=True)``: a file carrying arbitrary pickled objects is refused and nothing
 in it runs.
 """
@@ -10,56 +10,29 @@ in it runs.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
+import io
 import pickle
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from mmae.engine.config import RunConfig
-from mmae.errors import CheckpointError, ConfigError, RunFolderError
+from mmae.data.files import atomic_write_bytes, atomic_write_text
+from mmae.engine.lock import LOCK, is_locked
+from mmae.errors import CheckpointError, RunFolderError
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 THRESHOLDS = "thresholds.json"
 LOG = "train_log.jsonl"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode())
+__all__ = ["CHECKPOINT", "CONFIG", "LOG", "THRESHOLDS", "atomic_write_bytes", "atomic_write_text",
+           "load_checkpoint", "output_folder", "prepare_out_dir", "save_checkpoint"]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Atomically save a plain checkpoint dict (tensors, numbers, strings, lists, dicts)."""
-    import io
-
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
@@ -98,7 +71,10 @@ def prepare_out_dir(path: Path, overwrite: bool, what: str = "run folder") -> Pa
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{what} {path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and is_locked(path):
+        raise RunFolderError(f"{what} {path} is being written by another process; wait for it "
+                             f"to finish or choose another --out")
+    if path.is_dir() and not _empty(path):
         if not overwrite:
             raise RunFolderError(
                 f"{what} {path} already exists and is not empty; choose another --out, "
@@ -112,6 +88,11 @@ def prepare_out_dir(path: Path, overwrite: bool, what: str = "run folder") -> Pa
     return path
 
 
+def _empty(path: Path) -> bool:
+    """No entries but possibly the writer's lock file."""
+    return all(p.name == LOCK for p in path.iterdir())
+
+
 @contextlib.contextmanager
 def output_folder(path: Path, overwrite: bool, what: str = "run folder") -> Iterator[Path]:
     """:func:`prepare_out_dir` for the duration of a command that may fail.
@@ -122,48 +103,16 @@ def output_folder(path: Path, overwrite: bool, what: str = "run folder") -> Iter
     path = Path(path)
     existed = path.is_dir()
     backup = path.with_name(path.name + ".old")
-    moved = overwrite and existed and any(path.iterdir())
+    moved = overwrite and existed and not _empty(path)
     out = prepare_out_dir(path, overwrite, what)
     try:
         yield out
     except BaseException:
-        if out.is_dir() and not any(out.iterdir()):
+        if out.is_dir() and _empty(out) and not is_locked(out):  # never another writer's
+            (out / LOCK).unlink(missing_ok=True)
             if moved and backup.is_dir():
                 out.rmdir()
                 backup.rename(path)
             elif not existed:
                 out.rmdir()
         raise
-
-
-def save_config(run: Path, cfg: RunConfig) -> None:
-    """Write the resolved config beside the checkpoint."""
-    atomic_write_text(Path(run) / CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def load_config(run: Path) -> RunConfig:
-    """Read a run's resolved config."""
-    path = Path(run) / CONFIG
-    if not Path(run).is_dir():
-        raise RunFolderError(f"run folder {run} does not exist")
-    if not path.is_file():
-        raise RunFolderError(f"{run} is not a run folder (no {CONFIG})")
-    try:
-        data = yaml.safe_load(path.read_text())
-        return RunConfig.from_dict(data)
-    except (yaml.YAMLError, TypeError, ConfigError) as exc:
-        raise RunFolderError(f"{path} is not a valid run config ({exc})") from None
-
-
-def save_thresholds(run: Path, thresholds: dict[str, Any]) -> None:
-    """Merge ``thresholds`` into ``run/thresholds.json``."""
-    path = Path(run) / THRESHOLDS
-    current = json.loads(path.read_text()) if path.is_file() else {}
-    current.update(thresholds)
-    atomic_write_text(path, json.dumps(current, indent=2))
-
-
-def load_thresholds(run: Path) -> dict[str, Any]:
-    """The thresholds stored in a run (empty if none)."""
-    path = Path(run) / THRESHOLDS
-    return json.loads(path.read_text()) if path.is_file() else {}

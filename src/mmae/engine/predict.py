@@ -1,4 +1,8 @@
-"""``mmae predict``: score new images with a trained run -> scores.csv and heatmap overlays."""
+"""``mmae predict``: score new images with a trained run -> scores.csv and heatmap overlays.
+
+Scores, maps and the threshold come from :class:`~mmae.engine.inference.Inferencer`: the same
+numbers as the Detector and the exported ONNX model.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,8 @@ from tqdm import tqdm
 
 from mmae.data.image_io import is_image_file, list_image_files, read_image
 from mmae.engine import plots
-from mmae.engine.checkpoint import load_thresholds
-from mmae.engine.runs import load_run
-from mmae.engine.scoring import map_images, reduce_score
-from mmae.engine.thresholds import image_threshold
-from mmae.errors import ConfigError, DataError
+from mmae.engine.inference import Inferencer
+from mmae.errors import DataError
 
 
 def collect_inputs(inputs: list[Path]) -> list[Path]:
@@ -38,44 +39,40 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
 
 
 def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | None = None,
-                progress: bool = True, batch_size: int = 16) -> list[dict[str, Any]]:
+                progress: bool = True, batch_size: int = 16,
+                threshold_rule: str | None = None) -> list[dict[str, Any]]:
     """Score images; writes ``out/scores.csv`` and ``out/heatmaps/<n>_<stem>.png``.
 
-    Corrupt or unreadable images are skipped with a warning naming them.
+    The threshold is ``threshold`` if given, else the run's ``threshold_rule`` (``normal`` by
+    default, see :mod:`mmae.engine.thresholds`). Corrupt or unreadable images are skipped with a
+    warning naming them.
     """
-    cfg, model, device = load_run(run)
-    if cfg.kind != "image":
-        raise ConfigError(f"run {run} is a {cfg.kind} model; `mmae predict` scores images")
+    inf = Inferencer.load(run, threshold=threshold, threshold_rule=threshold_rule)
+    inf.require_kind("image", "`mmae predict`")
     files = collect_inputs(inputs)
-    stored = load_thresholds(run)
-    if threshold is None:
-        threshold, source = image_threshold(stored)
-    else:
-        source = "--threshold"
-    pix = stored.get("pixel_normal", {}).get("value")
+    pix = inf.run.thresholds().get("pixel_normal", {}).get("value")
     heat_dir = out / "heatmaps"
     heat_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     pending: list[tuple[Path, np.ndarray]] = []
 
     def flush() -> None:
-        maps = map_images(model, [img for _, img in pending], cfg, device, batch_size)
-        for (path, img), m in zip(pending, maps):
-            score = reduce_score(m, cfg.score_reduce, cfg.score_topk)
-            n = len(rows)
+        pred = inf.predict_images([img for _, img in pending], batch_size)
+        for k, (path, img) in enumerate(pending):
+            m, score = pred.maps[k], float(pred.scores[k])
             vmax = pix * 2 if pix else float(m.max()) or 1.0
-            pic = plots.overlay(img.astype(np.float32) / 255, m, 0.0, vmax)
-            name = f"{n:05d}_{path.stem}.png"
-            plots.save_png(heat_dir / name, pic)
-            flag = "" if threshold is None else int(score >= threshold)
-            rows.append({"path": str(path), "score": score, "threshold": threshold,
-                         "threshold_source": source, "anomalous": flag,
+            name = f"{len(rows):05d}_{path.stem}.png"
+            plots.save_png(heat_dir / name, plots.overlay(img.astype(np.float32) / 255, m, 0.0,
+                                                          vmax))
+            flag = "" if pred.anomalous is None else int(pred.anomalous[k])
+            rows.append({"path": str(path), "score": score, "threshold": inf.threshold,
+                         "threshold_source": inf.threshold_source, "anomalous": flag,
                          "heatmap": f"heatmaps/{name}"})
         pending.clear()
 
     for path in tqdm(files, desc="predict", disable=not progress, unit="img"):
         try:
-            img = read_image(path, cfg.channels)
+            img = read_image(path, inf.config.channels)
         except DataError as exc:
             warnings.warn(f"{exc}; skipped", stacklevel=2)
             continue

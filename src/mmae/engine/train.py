@@ -1,15 +1,21 @@
 """The training loop: plain PyTorch, reads top to bottom.
 
-``train(cfg, run)`` builds the data and the model, then loops over epochs; every ``save_every``
-epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state). Batches of epoch
-``e`` are a pure function of ``(seed, e)``, so ``resume`` replays an interrupted epoch exactly and
-ends with the weights an uninterrupted run would have. Launch with ``torchrun`` for several GPUs.
+``train(cfg, run)`` locks the run folder, lets the run's task (:mod:`mmae.engine.tasks`) open the
+data and hold out the validation split, builds the model, then loops over epochs; every
+``save_every`` epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state).
+Batches of epoch ``e`` are a pure function of ``(seed, e)``, so ``resume`` replays an interrupted
+epoch exactly and ends with the weights an uninterrupted run would have. A model without an
+optimiser (``trainable = False``) is fitted once with ``model.fit_data(batches)`` instead. After
+training the task calibrates the default threshold on the validation split. Launch with
+``torchrun`` for several GPUs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mmae import __version__
+from mmae._version import __version__
 from mmae.engine import checkpoint as ck
 from mmae.engine.config import RunConfig
-from mmae.engine.datasets import batch_input, build_dataset, channels_of, clips
 from mmae.engine.device import Runtime, setup_runtime, teardown_runtime
+from mmae.engine.run import Run
 from mmae.engine.seed import (
     epoch_generator,
     get_rng_state,
@@ -31,7 +37,7 @@ from mmae.engine.seed import (
     seed_worker,
     set_rng_state,
 )
-from mmae.engine.thresholds import calibrate_normal
+from mmae.engine.tasks import Task, batch_input, get_task
 from mmae.errors import MMAEError
 from mmae.models.registry import create_model
 
@@ -59,43 +65,70 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
     return create_model(cfg.model, **cfg.model_kwargs())
 
 
+def _fit_data(model: torch.nn.Module, task: Task, train_set: Any, cfg: RunConfig,
+              run: Path) -> None:
+    """Fit a model that has no optimiser (``trainable = False``) on the training inputs."""
+    model.fit_data(task.fit_batches(train_set, cfg.batch_size))
+    ck.save_checkpoint(run / ck.CHECKPOINT, {
+        "model": model.state_dict(), "optimizer": {}, "epoch": cfg.epochs,
+        "rng": get_rng_state(), "config": cfg.to_dict(), "mmae_version": __version__})
+
+
 def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True,
           dataset: Any = None) -> Path:
     """Train a model; returns the run folder.
 
     Args:
-        cfg: Resolved config (``channels`` is filled from the data if ``None``).
+        cfg: Resolved config (``channels`` is taken from the data if ``None``; ``cfg`` itself is
+            not changed).
         run: Run folder (created by the caller; must hold ``checkpoint.pt`` when resuming).
         resume: Continue from ``run/checkpoint.pt`` (model, optimizer, epoch, RNG state).
         progress: Show a progress bar.
         dataset: Training data already in memory (an image dataset with ``channels`` and
-            ``{"image": ...}`` items); default: built from ``cfg.data``.
+            ``{"image": ...}`` items); default: opened from ``cfg.data``.
+
+    Raises:
+        RunFolderError: another process is writing this run folder.
     """
-    run = Path(run)
+    with Run(run).lock(enabled=int(os.environ.get("RANK", "0")) == 0):
+        return _train(cfg, Path(run), resume, progress, dataset)
+
+
+def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any) -> Path:
     rt = setup_runtime(cfg.device, cfg.amp)
     if rt.world_size > 1:
         torch.distributed.barrier()  # rank 0 has prepared the run folder
     seed_everything(cfg.seed)
-    data = dataset if dataset is not None else build_dataset(
-        cfg, "train", cache_dir=run / "cache" if rt.is_main else None,
+    task = get_task(cfg)
+    data = dataset if dataset is not None else task.open(
+        "train", cache_dir=run / "cache" if rt.is_main else None,
         progress=progress and rt.is_main)
     if cfg.channels is None:
-        cfg.channels = channels_of(data, cfg)
-    train_set = clips(data, cfg, train=True) if cfg.kind == "video" else data
+        cfg = dataclasses.replace(cfg, channels=task.channels(data))
+        task = get_task(cfg)
+    train_part, val_part = task.split(data)
+    train_set = task.training_set(train_part)
     if len(train_set) == 0:
         raise TrainingError(f"no training samples in {cfg.data}")
 
     model = build_model(cfg).to(rt.device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = getattr(model, "trainable", True)
+    opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+           if trainable else None)
     start_epoch = 0
     if resume:
         state = ck.load_checkpoint(run / ck.CHECKPOINT)
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        if opt is not None:
+            opt.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"])
         set_rng_state(state["rng"])
     if rt.is_main:
-        ck.save_config(run, cfg)
+        Run(run).save_config(cfg)
+    if not trainable:
+        if start_epoch < cfg.epochs and rt.is_main:
+            _fit_data(model, task, train_set, cfg, run)
+        start_epoch = cfg.epochs
     net = model
     if rt.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -153,6 +186,6 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
                 })
     bar.close()
     if rt.is_main:
-        calibrate_normal(run, cfg, model, data, rt.device)
+        task.calibrate(Run(run), model, val_part, train_part, rt.device)
     teardown_runtime(rt)
     return run

@@ -5,7 +5,6 @@ from mmae.layers.blocks import (
     PixelShuffleND,
     UpBlock,
     conv_nd,
-    down_block,
     norm_act,
     resize,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "UpBlock",
     "build_fuser",
     "conv_nd",
-    "down_block",
     "entropy_loss",
     "gaussian_window",
     "hard_shrink_relu",

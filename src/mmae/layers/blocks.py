@@ -87,17 +87,6 @@ class ConvBlock(nn.Sequential):
         super().__init__(conv, *norm_act(dims, out_channels, norm and act, act))
 
 
-def down_block(
-    dims: int,
-    in_channels: int,
-    out_channels: int,
-    stride: int | Sequence[int] = 2,
-    norm: bool = False,
-) -> ConvBlock:
-    """Strided 3x3 convolution downsampling (stride 2, or e.g. ``(1, 2, 2)`` in 3D)."""
-    return ConvBlock(dims, in_channels, out_channels, stride, norm=norm)
-
-
 class PixelShuffleND(nn.Module):
     """N-d pixel shuffle: ``(B, C * prod(f), *size) -> (B, C, *(size * f))``.
 
@@ -171,8 +160,13 @@ def resize(x: Tensor, size: Sequence[int]) -> Tensor:
 
     Area interpolation averages every input pixel that falls in an output pixel (anti-aliased,
     exact 2x2 averaging for a factor of 2). Returns ``x`` itself when the size already matches.
+    Integer factors use average pooling, the same numbers in an operator every ONNX runtime has.
     """
     size = tuple(int(s) for s in size)
     if tuple(x.shape[2:]) == size:
         return x
+    if all(s > 0 and i % s == 0 for i, s in zip(x.shape[2:], size)):
+        factors = tuple(i // s for i, s in zip(x.shape[2:], size))
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(size) - 1]
+        return pool(x, kernel_size=factors, stride=factors)
     return F.interpolate(x, size=size, mode="area")

@@ -78,13 +78,19 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
     taps = gaussian_window(window_size, sigma, dtype).to(x.device)
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
-    # One filter pass over the five moment images, stacked along the channel axis.
+    # One filter pass over the five moment images, stacked along the channel axis. The images
+    # are first shifted by their own mean: variances and covariance do not change, but the
+    # differences of close numbers that give them lose far fewer digits in float32.
     c = x.shape[1]
-    moments = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)
-    mu_x, mu_y, xx, yy, xy = moments.split(c, dim=1)
-    var_x = xx - mu_x * mu_x
-    var_y = yy - mu_y * mu_y
-    cov = xy - mu_x * mu_y
+    a = x.mean(dim=(2, 3), keepdim=True)
+    b = y.mean(dim=(2, 3), keepdim=True)
+    xs, ys = x - a, y - b
+    moments = _blur(torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1), taps)
+    ms_x, ms_y, xx, yy, xy = moments.split(c, dim=1)
+    var_x = xx - ms_x * ms_x
+    var_y = yy - ms_y * ms_y
+    cov = xy - ms_x * ms_y
+    mu_x, mu_y = ms_x + a, ms_y + b
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
     return num / den

@@ -79,18 +79,18 @@ def image_metrics(
 
 
 def video_metrics(
-    frame_scores: Sequence[object],
     frame_labels: Sequence[object],
+    frame_scores: Sequence[object],
     alignment: str = "mean",
     clip_length: int = 16,
     stride: int = 1,
 ) -> dict[str, object]:
-    """Frame-level metrics of a video test set.
+    """Frame-level metrics of a video test set (ground truth first).
 
     Args:
+        frame_labels: per video, (T,) 0 / 1 frame labels.
         frame_scores: per video, (T,) frame scores (NaN = frame not scored), e.g. from
             :func:`mmae.metrics.clip_scores_to_frames`.
-        frame_labels: per video, (T,) 0 / 1 frame labels.
         alignment, clip_length, stride: how the frame scores were made (recorded only).
 
     Returns:
@@ -110,9 +110,9 @@ def video_metrics(
         if e.dtype.kind == "f" and np.isinf(e).any():
             raise DataError(f"video {i}: scores contain an infinite value")
     notes: list[str] = []
-    micro = _attempt("frame_auc", lambda: frame_auc(frame_scores, frame_labels, "micro"), notes)
+    micro = _attempt("frame_auc", lambda: frame_auc(frame_labels, frame_scores, "micro"), notes)
     macro = _attempt(
-        "frame_auc_macro", lambda: frame_auc(frame_scores, frame_labels, "macro"), notes
+        "frame_auc_macro", lambda: frame_auc(frame_labels, frame_scores, "macro"), notes
     )
     ref: FrameAUC | None = micro if micro is not None else macro
     out: dict[str, object] = {

@@ -71,14 +71,14 @@ def regularity(errors: np.ndarray) -> np.ndarray:
 
 
 def frame_auc(
-    scores: Sequence[object], labels: Sequence[object], average: str = "micro"
+    labels: Sequence[object], scores: Sequence[object], average: str = "micro"
 ) -> FrameAUC:
-    """Frame-level ROC AUC over test videos.
+    """Frame-level ROC AUC over test videos (ground truth first, as in scikit-learn).
 
     Args:
+        labels: per video, a (T,) array of 0 (normal) / 1 (anomalous) frame labels.
         scores: per video, a (T,) array of per-frame anomaly scores (reconstruction errors);
             NaN marks a frame that was not scored.
-        labels: per video, a (T,) array of 0 (normal) / 1 (anomalous) frame labels.
         average: ``"micro"`` (all frames together) or ``"macro"`` (mean of per-video AUCs).
 
     Returns:

@@ -15,33 +15,51 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from mmae.errors import ConfigError
 from mmae.layers.blocks import LEAKY_SLOPE, ConvBlock, UpBlock
 
 OUTPUT_ACTIVATIONS = ("none", "sigmoid", "tanh")
 
 
 def check_choice(name: str, value: object, options: Sequence[object]) -> None:
-    """ConfigError naming ``name`` unless ``value`` is one of ``options``."""
+    """ValueError naming ``name`` unless ``value`` is one of ``options``."""
     if value not in options:
-        raise ConfigError(f"{name}={value!r} is not valid; choose one of: "
+        raise ValueError(f"{name}={value!r} is not valid; choose one of: "
                           f"{', '.join(map(str, options))}")
 
 
 def check_positive_int(name: str, value: object) -> None:
-    """ConfigError naming ``name`` unless ``value`` is an integer >= 1 (not a bool)."""
+    """ValueError naming ``name`` unless ``value`` is an integer >= 1 (not a bool)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    """``widths`` as a tuple; ConfigError unless a non-empty list of positive integers."""
+    """``widths`` as a tuple; ValueError unless a non-empty list of positive integers."""
     channels = tuple(widths)
     if not channels or any(not isinstance(c, int) or isinstance(c, bool) or c < 1
                            for c in channels):
-        raise ConfigError(f"widths must be a non-empty list of positive integers, "
+        raise ValueError(f"widths must be a non-empty list of positive integers, "
                           f"got {list(channels)}")
     return channels
+
+
+def latent_grid(image_size: int, channels: Sequence[int], depth: int | None) -> int:
+    """Side of the latent grid: ``image_size / 2**depth``; ``depth`` None = as many stride-2
+    layers as there are widths and ``image_size`` halves evenly.
+
+    Raises:
+        ValueError: a bad depth, or an image_size not divisible by ``2**depth``.
+    """
+    if depth is None:
+        depth = 0
+        while depth < len(channels) and image_size % 2 ** (depth + 1) == 0:
+            depth += 1
+    if not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    if image_size % 2**depth:
+        raise ValueError(f"image_size {image_size} is not divisible by 2**depth = "
+                         f"{2**depth}; choose another image_size or depth")
+    return image_size // 2**depth
 
 
 def halvings(size: int, target: int) -> tuple[int, int]:

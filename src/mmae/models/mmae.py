@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmae.errors import ConfigError
 from mmae.layers.blocks import resize
 from mmae.layers.fuser import FUSERS, build_fuser
 from mmae.layers.memory import SIMILARITIES, MemoryModule, entropy_loss, zero_row_fraction
@@ -32,6 +31,7 @@ from mmae.models.encoders import (
     check_choice,
     check_positive_int,
     check_widths,
+    latent_grid,
     plan_encoder,
 )
 from mmae.models.output import ModelOutput
@@ -111,18 +111,18 @@ class MMAE(nn.Module):
             check_positive_int(name, self.config[name])
         channels = check_widths(widths)
         if not 0.0 < float(gamma) < 1.0:
-            raise ConfigError(f"gamma must lie in (0, 1), got {gamma!r}")
+            raise ValueError(f"gamma must lie in (0, 1), got {gamma!r}")
         if fuser == "none" and num_scales > 1:
-            raise ConfigError(f"fuser='none' needs num_scales=1, got num_scales={num_scales}; "
+            raise ValueError(f"fuser='none' needs num_scales=1, got num_scales={num_scales}; "
                               f"use fuser='sk', 'sum' or 'concat'")
         if shrink_threshold is None:
             shrink_threshold = 1.0 / memory_size
         if shrink_threshold < 0:
-            raise ConfigError(f"shrink_threshold must be >= 0, got {shrink_threshold!r}")
+            raise ValueError(f"shrink_threshold must be >= 0, got {shrink_threshold!r}")
         if temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature!r}")
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
         if entropy_weight < 0:
-            raise ConfigError(f"entropy_weight must be >= 0, got {entropy_weight!r}")
+            raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight!r}")
 
         self.kind = "image" if dims == 2 else "video"
         self.dims = dims
@@ -136,7 +136,7 @@ class MMAE(nn.Module):
         self.use_memory = use_memory
         self.entropy_weight = float(entropy_weight)
 
-        grid = self._latent_grid(image_size, channels, depth)
+        grid = latent_grid(image_size, channels, depth)
         time_size, time_grid = self._time_axis(dims, clip_length, temporal_depth)
         if latent == "spatial":
             channels = channels[:-1] + (latent_dim,)
@@ -145,14 +145,14 @@ class MMAE(nn.Module):
         for i in range(num_scales):
             side = round(image_size * self.gamma**i)
             if side < grid:
-                raise ConfigError(
+                raise ValueError(
                     f"image_size {image_size} is too small for num_scales={num_scales} with "
                     f"gamma={gamma}: scale {i + 1} would be {side} px, smaller than the {grid} "
                     f"px latent grid (raise image_size, lower num_scales or set depth)")
             plan = plan_encoder(time_size + (side, side), time_grid + (grid, grid), channels,
                                 min_encoder_layers)
             if latent == "spatial" and plan.grid[-1] != grid:
-                raise ConfigError(
+                raise ValueError(
                     f"gamma={gamma}: scale {i + 1} ({side} px) cannot reach the {grid} px latent "
                     f"grid by halving; latent='spatial' needs sizes grid * 2**n (e.g. gamma=0.5)")
             plans.append(plan)
@@ -169,29 +169,16 @@ class MMAE(nn.Module):
                                output_activation)
 
     @staticmethod
-    def _latent_grid(image_size: int, channels: Sequence[int], depth: int | None) -> int:
-        if depth is None:
-            depth = 0
-            while depth < len(channels) and image_size % 2 ** (depth + 1) == 0:
-                depth += 1
-        if not isinstance(depth, int) or depth < 0:
-            raise ConfigError(f"depth must be a non-negative integer, got {depth!r}")
-        if image_size % 2**depth:
-            raise ConfigError(f"image_size {image_size} is not divisible by 2**depth = "
-                              f"{2**depth}; choose another image_size or depth")
-        return image_size // 2**depth
-
-    @staticmethod
     def _time_axis(
         dims: int, clip_length: int, temporal_depth: int
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if dims == 2:
             return (), ()
         if not isinstance(temporal_depth, int) or temporal_depth < 0:
-            raise ConfigError(f"temporal_depth must be a non-negative integer, "
+            raise ValueError(f"temporal_depth must be a non-negative integer, "
                               f"got {temporal_depth!r}")
         if clip_length % 2**temporal_depth:
-            raise ConfigError(f"clip_length {clip_length} is not divisible by 2**temporal_depth"
+            raise ValueError(f"clip_length {clip_length} is not divisible by 2**temporal_depth"
                               f" = {2**temporal_depth}")
         return (clip_length,), (clip_length // 2**temporal_depth,)
 

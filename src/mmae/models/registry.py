@@ -81,7 +81,9 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build a registered model, e.g. ``create_model("mmae", image_size=64, num_scales=3)``.
 
     Raises:
-        ConfigError: unknown model name or an argument the model does not take.
+        ConfigError: unknown model name, an argument the model does not take, or a value its
+            constructor rejects (the modules raise ValueError; this is the one place that turns
+            it into the user's error).
     """
     spec = get_spec(name)
     known = model_arguments(name)
@@ -92,4 +94,7 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
             f"known: {', '.join(sorted(known))}"
         )
     kwargs = {**spec.defaults, **overrides}
-    return spec.cls(**kwargs)
+    try:
+        return spec.cls(**kwargs)
+    except ValueError as exc:  # the modules' argument checks, as the user's error
+        raise ConfigError(f"model {name!r}: {exc}") from None

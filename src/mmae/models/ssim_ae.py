@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmae.errors import ConfigError
 from mmae.layers.ssim import ssim_anomaly_map
 from mmae.models.encoders import (
     OUTPUT_ACTIVATIONS,
@@ -29,9 +28,9 @@ from mmae.models.encoders import (
     check_choice,
     check_positive_int,
     check_widths,
+    latent_grid,
     plan_encoder,
 )
-from mmae.models.mmae import MMAE
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
 
@@ -41,11 +40,11 @@ def plan_image_autoencoder(image_size: int, widths: Sequence[int],
     """The encoder plan of a one-scale image autoencoder (the same rule as ``mmae``'s).
 
     Raises:
-        ConfigError: bad sizes or widths.
+        ValueError: bad sizes or widths.
     """
     channels = check_widths(widths)
     check_positive_int("image_size", image_size)
-    grid = MMAE._latent_grid(image_size, channels, depth)
+    grid = latent_grid(image_size, channels, depth)
     return plan_encoder((image_size, image_size), (grid, grid), channels)
 
 
@@ -78,9 +77,9 @@ class SSIMAE(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
-            raise ConfigError(f"window_size must be a positive odd integer, got {window_size!r}")
+            raise ValueError(f"window_size must be a positive odd integer, got {window_size!r}")
         if sigma <= 0:
-            raise ConfigError(f"sigma must be > 0, got {sigma!r}")
+            raise ValueError(f"sigma must be > 0, got {sigma!r}")
         check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
         check_positive_int("latent_dim", latent_dim)
         self.kind = "image"

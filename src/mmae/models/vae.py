@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmae.errors import ConfigError
 from mmae.models.encoders import (
     OUTPUT_ACTIVATIONS,
     Decoder,
@@ -70,7 +69,7 @@ class VAE(nn.Module):
         super().__init__()
         check_positive_int("latent_dim", latent_dim)
         if beta < 0:
-            raise ConfigError(f"beta must be >= 0, got {beta!r}")
+            raise ValueError(f"beta must be >= 0, got {beta!r}")
         check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
         self.kind = "image"
         self.in_channels = in_channels

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from mmae.data.files import load_npy, save_npy
 from mmae.data.video.files import decode_video, read_frames
 from mmae.data.video.layouts import check_root, normalize_split, resolve_layout, scan_split
 from mmae.data.video.masks import load_masks
@@ -92,15 +92,6 @@ class VideoDataset:
         """Bool pixel masks ``(T, H0, W0)`` at their own resolution, or None if unavailable."""
         return load_masks(self.videos[i])
 
-    def preload(self) -> None:
-        """Decode (or load from the cache) every video now."""
-        for i in range(len(self.videos)):
-            self.frames(i)
-
-    def clear_memory(self) -> None:
-        """Drop the in-memory frame cache (the on-disk cache, if any, stays)."""
-        self._frames.clear()
-
     def _decode(self, record: VideoRecord) -> np.ndarray:
         if record.frame_files is not None:
             return read_frames(record.frame_files, self.frame_size)
@@ -138,9 +129,8 @@ class VideoDataset:
         path = self._cache_path(record)
         if path is None or not path.is_file():
             return None
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
+        arr = load_npy(path, mmap=True)
+        if arr is None:
             return None
         ok_size = self.frame_size is None or arr.shape[1:] == tuple(self.frame_size)
         if arr.dtype != np.uint8 or arr.ndim != 3 or not ok_size:
@@ -153,12 +143,8 @@ class VideoDataset:
         path = self._cache_path(record)
         if path is None:
             return arr
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(arr))
-        os.replace(tmp, path)
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        save_npy(path, arr)
+        return load_npy(path, mmap=True)
 
 
 def _check_frame_size(frame_size: tuple[int, int] | None) -> tuple[int, int] | None:

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from mmae.data.files import is_junk
 from mmae.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v"})
-_JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx"})
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -27,12 +27,6 @@ def natural_key(name: str) -> tuple:
     """Sort key that orders embedded numbers numerically (``'2.jpg'`` before ``'10.jpg'``)."""
     parts = _DIGITS.split(name)
     return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in parts)
-
-
-def is_junk(path: Path) -> bool:
-    """True for hidden files, macOS resource forks, editor backups and OS metadata."""
-    name = path.name
-    return name.startswith(".") or name.endswith("~") or name.lower() in _JUNK_NAMES
 
 
 def list_files(folder: Path, extensions: frozenset[str]) -> list[Path]:

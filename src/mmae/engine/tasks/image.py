@@ -1,0 +1,127 @@
+"""The image task: image datasets, image scores, pixel maps, image/pixel metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from mmae import metrics as M
+from mmae.data.files import atomic_write_text
+from mmae.engine.run import Run
+from mmae.engine.tasks.base import Task, holdout
+from mmae.engine.tasks.image_report import save_test_grid
+from mmae.errors import DataError
+
+
+def _metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray] | None,
+             maps: list[np.ndarray] | None, fpr_limit: float) -> dict[str, Any]:
+    """``mmae.metrics.image_metrics`` without its definitions (recorded once per file)."""
+    m = M.image_metrics(labels, scores, masks, maps, fpr_limit=fpr_limit)
+    m.pop("definitions")
+    return m
+
+
+class ImageTask(Task):
+    """Images ``(B, C, S, S)`` in [0, 1]; one score and one map per image."""
+
+    kind = "image"
+    input_name = "image"
+    metric_keys = ("au_pro", "image_auroc", "pixel_auroc")
+
+    def channels(self, dataset: Any) -> int:
+        return int(dataset.channels)
+
+    def split(self, dataset: Any) -> tuple[Dataset, Dataset | None]:
+        val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed)
+        if val.size == 0:
+            return dataset, None
+        keep = np.setdiff1d(np.arange(len(dataset)), val)
+        return Subset(dataset, keep.tolist()), Subset(dataset, val.tolist())
+
+    def training_set(self, part: Any) -> Dataset:
+        return part
+
+    def score_all(self, model: torch.nn.Module, dataset: Dataset,
+                  device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+        """Post-processed maps ``(N, S, S)`` float32 and scores ``(N,)`` float64 of a dataset."""
+        maps, scores = [], []
+        for _, m, s in self.scored(model, dataset, device):
+            maps.append(m.cpu().numpy().astype(np.float32))
+            scores.append(s.double().cpu().numpy())
+        return np.concatenate(maps), np.concatenate(scores)
+
+    def normal_scores(self, model: torch.nn.Module, data: Any,
+                      device: torch.device) -> tuple[np.ndarray, dict[str, Any]]:
+        maps, scores = self.score_all(model, data, device)
+        flat = maps.reshape(-1)  # a bounded, deterministic sample of normal pixels
+        pixels = flat[:: max(1, flat.size // 2_000_000)]
+        pct = self.cfg.threshold_percentile
+        pixel = {"value": float(M.threshold_from_normal(pixels, pct)),
+                 "method": "normal_percentile", "percentile": pct}
+        return scores, {"pixel_normal": pixel}
+
+    def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        s = self.cfg.image_size
+        return torch.rand(batch, self.cfg.channels or 3, s, s, generator=g)
+
+    def evaluate(self, run: Run, model: torch.nn.Module, device: torch.device, data: Path,
+                 out: Path, progress: bool = True) -> dict[str, Any]:
+        cfg = self.cfg
+        ds = self.open("test", data, progress=progress)
+        n = len(ds)
+        if n == 0:
+            raise DataError(f"no test images found in {data}")
+        maps, scores = self.score_all(model, ds, device)
+        if not np.isfinite(maps).all():
+            raise DataError(f"run {run.path}: the model gives non-finite anomaly maps "
+                            f"(diverged weights?)")
+        labels = np.array([r.label for r in ds.records], dtype=np.int64)
+        defects = [r.defect for r in ds.records]
+        masks: list[np.ndarray] | None = [ds.load_mask(i) for i in range(n)]
+        if any(m is None for m in masks):  # anomalous images without masks: no pixel metrics
+            masks = None
+        eval_maps = None if masks is None else [
+            M.resize_map_to_mask(maps[i], masks[i].shape) for i in range(n)]
+        result: dict[str, Any] = {"model": cfg.model, "run": str(run.path), "data": str(data),
+                                  "num_images": n, "num_anomalous": int(labels.sum())}
+        result.update(_metrics(labels, scores, masks, eval_maps, cfg.fpr_limit))
+        if masks is None:
+            result["notes"].append("some anomalous images have no mask file")
+        default, source = run.threshold()
+        result["default_threshold"] = {"value": default, "rule": source}
+        if 0 < labels.sum() < n:  # F1-max for reference; predict keeps the default
+            t = M.threshold_from_validation(labels, scores, cfg.threshold_percentile)
+            result["image_threshold"] = t.as_dict()
+            run.save_thresholds({"f1": {**t.as_dict(), "data": str(data)}})
+        per: dict[str, Any] = {}
+        good = [i for i in range(n) if labels[i] == 0]
+        for d in sorted(set(defects) - {"good"}):
+            idx = good + [i for i in range(n) if defects[i] == d]
+            per[d] = {"num_images": len(idx) - len(good)}
+            per[d].update(_metrics(
+                labels[idx], scores[idx], None if masks is None else [masks[i] for i in idx],
+                None if eval_maps is None else [eval_maps[i] for i in idx], cfg.fpr_limit))
+        result["per_defect"] = per
+        result["definitions"] = {
+            **M.definitions(fpr_limit=cfg.fpr_limit,
+                            threshold_percentile=cfg.threshold_percentile),
+            "image_score": cfg.score_reduce, "smoothing_sigma": cfg.smoothing_sigma,
+            "evaluation_resolution": "each ground-truth mask's own resolution "
+                                     "(maps resized bilinearly to the mask)"}
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+        with open(out / "scores.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "defect", "label", "score", "predicted"])
+            for i, r in enumerate(ds.records):
+                pred = "" if default is None else int(scores[i] >= default)
+                w.writerow([str(r.path), r.defect, int(r.label), f"{scores[i]:.6g}", pred])
+        save_test_grid(model, ds, device, maps, masks, labels, defects, out)
+        return result

@@ -1,0 +1,116 @@
+"""Every registered model honours the contract: it builds from the cpu preset, trains one epoch,
+exports to ONNX, and gives the same scores through `mmae test`, `mmae predict` (images) or
+``Inferencer.predict_frames`` (video), the Detector (images) and onnxruntime; the default
+threshold is the same in predict, the Detector and the ONNX metadata."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import mmae
+from mmae.data.video import ClipDataset, open_video_dataset
+from mmae.engine.config import accepts_setting
+from mmae.engine.inference import Inferencer
+from mmae.metrics import clip_scores_to_frames
+from mmae.models.registry import get_spec
+
+RTOL = 1e-5
+TINY = {"epochs": 1, "batch_size": 4, "image_size": 32, "widths": [4, 8, 8, 8],
+        "latent_dim": 16, "memory_size": 10, "clip_length": 8}
+
+
+def _sets(model: str) -> list[str]:
+    out = []
+    for k, v in TINY.items():
+        if accepts_setting(model, k):
+            out += ["--set", f"{k}={json.dumps(v)}"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory):
+    from mmae.data.synth_video import generate_synthetic_video
+
+    return generate_synthetic_video(tmp_path_factory.mktemp("cv") / "v", seed=0,
+                                    frame_size=(48, 64), num_train=2, num_test=1,
+                                    train_frames=24, test_frames=30)
+
+
+def _onnx(path):
+    import onnx
+    import onnxruntime as ort
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), meta
+
+
+def _check_image(cli, tmp_path, run, data):
+    test_rows = list(csv.DictReader(open(run / "test" / "scores.csv")))
+    code, _, err = cli("predict", "--run", run, data / "test", "--out", tmp_path / "p",
+                       "--quiet")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "p" / "scores.csv")))
+    by_path = {r["path"]: float(r["score"]) for r in rows}
+    paths = [r["path"] for r in test_rows]
+    predicted = np.array([by_path[p] for p in paths])
+    np.testing.assert_allclose([float(r["score"]) for r in test_rows], predicted, rtol=RTOL)
+    det = mmae.Detector.load(run)
+    np.testing.assert_allclose(det.decision_function(paths), predicted, rtol=RTOL)
+    sess, meta = _onnx(tmp_path / "m.onnx")
+    inf = Inferencer.load(run)
+    from mmae.data.image_io import read_image
+
+    x = inf.image_batch([read_image(p, inf.config.channels) for p in paths]).numpy()
+    got = sess.run(["pred_score"], {"image": x})[0]
+    np.testing.assert_allclose(got, predicted, rtol=RTOL, atol=1e-7)
+    threshold = float(rows[0]["threshold"])
+    assert det.threshold_ == threshold == float(meta["threshold"])
+
+
+def _check_video(cli, tmp_path, run, data):
+    inf = Inferencer.load(run)
+    cfg = inf.config
+    raw = open_video_dataset(data, "test")  # native-size frames, converted by predict_frames
+    frames = raw.frames(0)
+    name = raw.videos[0].name
+    test_rows = list(csv.DictReader(open(run / "test" / "curves" / f"{name}.csv")))
+    tested = np.array([float(r["error"]) if r["error"] else np.nan for r in test_rows])
+    streamed = list(inf.predict_frames(iter(frames), batch_size=3))
+    assert [t for t, _ in streamed] == list(range(len(frames)))
+    s = np.array([v for _, v in streamed])
+    np.testing.assert_array_equal(np.isnan(s), np.isnan(tested))
+    np.testing.assert_allclose(s[~np.isnan(s)], tested[~np.isnan(tested)], rtol=RTOL)
+    sess, meta = _onnx(tmp_path / "m.onnx")
+    vds = inf.task.open("test")
+    clips = ClipDataset(vds, cfg.clip_length, cfg.test_clip_stride, cover_end=True)
+    idx = clips.clips_of(0)
+    x = torch.stack([clips[k]["clip"] for k in idx]).numpy()
+    errs = sess.run(["pred_score"], {"clip": x})[0]
+    starts = np.array([clips.clip_index[k][1] for k in idx])
+    onnx_frames = clip_scores_to_frames(errs, len(frames), cfg.clip_length, starts=starts,
+                                        rule=cfg.frame_rule).scores
+    np.testing.assert_allclose(onnx_frames[~np.isnan(s)], s[~np.isnan(s)], rtol=RTOL)
+    assert inf.threshold is not None and float(meta["threshold"]) == inf.threshold
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", mmae.list_models())
+def test_model_contract(model, cli, tmp_path, tiny_mvtec, tiny_video, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    video = get_spec(model).kind == "video"
+    data = tiny_video if video else tiny_mvtec
+    run = tmp_path / "run"
+    code, _, err = cli("train", "--data", data, "--model", model, "--out", run, "--quiet",
+                       *_sets(model))
+    assert code == 0, err
+    code, _, err = cli("test", "--run", run, "--quiet")
+    assert code == 0, err
+    assert json.loads((run / "test" / "metrics.json").read_text())["model"] == model
+    code, _, err = cli("export", "--run", run, "--out", tmp_path / "m.onnx", "--quiet")
+    assert code == 0, err
+    (_check_video if video else _check_image)(cli, tmp_path, run, data)
