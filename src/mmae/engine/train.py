@@ -59,6 +59,34 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
     return create_model(cfg.model, **cfg.model_kwargs())
 
 
+def fit_without_optimiser(model: torch.nn.Module, train_set: Dataset, cfg: RunConfig,
+                          run: Path, rt: Runtime, resume: bool) -> None:
+    """Fit a model that learns without an optimiser (``trainable = False``, e.g. ``patch_pca``).
+
+    ``model.fit_data`` sees the training inputs batch by batch, in order; the checkpoint and the
+    log record say epoch ``cfg.epochs``. Resuming a finished fit loads it instead of refitting.
+    """
+    if resume and (run / ck.CHECKPOINT).is_file():
+        state = ck.load_checkpoint(run / ck.CHECKPOINT)
+        if int(state["epoch"]) >= cfg.epochs:
+            model.load_state_dict(state["model"])
+            return
+    if rt.is_main:
+        ck.save_config(run, cfg)
+    t0 = time.perf_counter()
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False,
+                        num_workers=cfg.num_workers)
+    model.fit_data(batch_input(b).to(rt.device) for b in loader)
+    if rt.is_main:
+        record = {"epoch": cfg.epochs, "fit_seconds": round(time.perf_counter() - t0, 3),
+                  "samples": len(train_set)}
+        with open(run / ck.LOG, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        ck.save_checkpoint(run / ck.CHECKPOINT, {
+            "model": model.state_dict(), "optimizer": {}, "epoch": cfg.epochs,
+            "rng": get_rng_state(), "config": cfg.to_dict(), "mmae_version": __version__})
+
+
 def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True,
           dataset: Any = None) -> Path:
     """Train a model; returns the run folder.
@@ -86,6 +114,12 @@ def train(cfg: RunConfig, run: Path, resume: bool = False, progress: bool = True
         raise TrainingError(f"no training samples in {cfg.data}")
 
     model = build_model(cfg).to(rt.device)
+    if not getattr(model, "trainable", True):  # fitted in one pass, no optimiser loop
+        fit_without_optimiser(model, train_set, cfg, run, rt, resume)
+        if rt.is_main:
+            calibrate_normal(run, cfg, model, data, rt.device)
+        teardown_runtime(rt)
+        return run
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch = 0
     if resume:
