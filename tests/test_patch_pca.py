@@ -1,4 +1,4 @@
-"""The patch_pca baseline: exact PCA of patches, low-rank reconstruction, localisation, run folder."""
+"""The patch_pca baseline: exact patch PCA, low-rank reconstruction, localisation, run folder."""
 
 from __future__ import annotations
 

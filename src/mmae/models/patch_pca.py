@@ -161,7 +161,7 @@ class PatchPCA(nn.Module):
                                       right=True)) + 1
 
     def reconstruct(self, x: Tensor) -> Tensor:
-        """Dense patch-PCA reconstruction of ``x`` ``(B, C, H, W)``: overlapping patches averaged."""
+        """Dense reconstruction of images ``(B, C, H, W)``: overlapping patches averaged."""
         if not self.fitted:
             raise RuntimeError("patch_pca is not fitted: call fit_data (mmae train) first")
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.patch_size:
