@@ -20,6 +20,12 @@ each pixel. The anomaly map is the reconstruction models' map, the squared l2 er
 
 The fitted state lives in buffers (``mean``, ``components``, ``eigenvalues``, ``num_components``),
 so ``state_dict`` checkpoints it and the forward pass exports to ONNX (convolutions only).
+
+Defaults (16 px patches, fit stride 4, 95% of the variance, no per-patch mean removal) were chosen
+on the six synthetic categories at 64 px (``mmae benchmark --preset bench-cpu``): mean AU-PRO
+0.787-0.835 with 4 px patches, 0.858-0.883 with 8 px, 0.880-0.911 with 16 px (16 px at least as
+good as 8 px in every category); 90/95/99% of the variance within 0.015 of each other at 16 px;
+removing the patch means gained up to 0.03 on carpet and screw but cost 0.12 on the grid.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class PatchPCA(nn.Module):
         self,
         in_channels: int = 3,
         image_size: int = 256,
-        patch_size: int = 8,
+        patch_size: int = 16,
         stride: int = 4,
         components: float = 0.95,
         center_patches: bool = False,
@@ -205,5 +211,5 @@ def _sync_kept(module: nn.Module, incompatible: object) -> None:
 @register_model("patch_pca")
 def _patch_pca() -> ModelSpec:
     return ModelSpec(PatchPCA, {}, "image",
-                     "Patch PCA (classical baseline): PCA reconstruction of 8x8 patches, "
-                     "no training")
+                     "Patch PCA (classical baseline): PCA reconstruction of 16x16 patches, "
+                     "95% of the variance, no training")
