@@ -24,8 +24,7 @@ so ``state_dict`` checkpoints it and the forward pass exports to ONNX (convoluti
 Defaults (16 px patches, fit stride 2, 95% of the variance, no per-patch mean removal) were chosen
 on the six synthetic categories at 64 px (``mmae benchmark --preset bench-cpu``, fit stride 4):
 mean AU-PRO 0.71-0.84 with 4 px patches, 0.84-0.88 with 8 px, 0.88-0.91 with 16 px (16 px at least
-as good as 8 px in every category); 90/95/99% of the variance within 0.015 of each other
-(16 px);
+as good as 8 px in every category); 90/95/99% of the variance within 0.015 of each other (16 px);
 removing the patch means gained up to 0.03 on carpet and screw but cost 0.12 on grid. The fit
 stride matters on periodic textures: a stride that divides the period shows the fit only some
 phases of it, which dense inference then meets as anomalies (grid 0.89 at strides 4 and 8, 0.96
