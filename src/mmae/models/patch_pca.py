@@ -33,6 +33,7 @@ at 2, 0.97 at 1, other categories within 0.01); stride 2 costs a quarter of stri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -125,7 +126,8 @@ class PatchPCA(nn.Module):
             if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.patch_size:
                 raise DataError(f"patch_pca: expected images (B, {self.in_channels}, H, W) with "
                                 f"H, W >= {self.patch_size}, got {tuple(x.shape)}")
-            per_image = F.unfold(x[:1].float(), self.patch_size, stride=self.stride).shape[2]
+            per_image = math.prod((n_px - self.patch_size) // self.stride + 1
+                                  for n_px in x.shape[2:])
             step = max(1, _MAX_PATCH_VALUES // (per_image * dim))
             for i in range(0, x.shape[0], step):
                 p = self._patches(x[i : i + step]).cpu()
