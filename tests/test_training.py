@@ -91,7 +91,9 @@ def test_a_model_without_optimiser_is_fitted_once(tmp_path, tiny_mvtec):
         train(cfg, run, progress=False)
         state = load_checkpoint(run / "checkpoint.pt")
         assert state["epoch"] == 3 and state["model"]["mean"].abs().sum() > 0
-        assert not (run / "train_log.jsonl").exists()  # no optimiser epochs
+        log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+        assert len(log) == 1 and log[0]["epoch"] == 3  # one record, no optimiser epochs
+        assert set(log[0]) == {"epoch", "fit_seconds", "samples_per_s"}
         th = json.loads((run / "thresholds.json").read_text())
         assert th["normal"]["value"] > 0 and th["normal"]["split"] == "validation"
     finally:

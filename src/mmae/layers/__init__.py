@@ -17,6 +17,7 @@ from mmae.layers.fuser import (
     SumFuser,
     build_fuser,
 )
+from mmae.layers.init import INIT_SCHEMES, init_weights
 from mmae.layers.memory import (
     MemoryModule,
     MemoryOutput,
@@ -28,6 +29,7 @@ from mmae.layers.ssim import gaussian_window, ssim_anomaly_map, ssim_map
 
 __all__ = [
     "FUSERS",
+    "INIT_SCHEMES",
     "ConcatFuser",
     "ConvBlock",
     "FuserOutput",
@@ -43,6 +45,7 @@ __all__ = [
     "entropy_loss",
     "gaussian_window",
     "hard_shrink_relu",
+    "init_weights",
     "norm_act",
     "resize",
     "ssim_anomaly_map",

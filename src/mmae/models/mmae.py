@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from mmae.layers.blocks import resize
 from mmae.layers.fuser import FUSERS, build_fuser
+from mmae.layers.init import INIT_SCHEMES, init_weights
 from mmae.layers.memory import SIMILARITIES, MemoryModule, entropy_loss, zero_row_fraction
 from mmae.models.encoders import (
     OUTPUT_ACTIVATIONS,
@@ -70,6 +71,9 @@ class MMAE(nn.Module):
         clip_length: Frames per clip (``dims=3``).
         temporal_depth: Temporal stride-2 layers (``dims=3``; 3 turns 16 frames into 2).
         min_encoder_layers: Every encoder has at least this many conv layers (MemAE video: 4).
+        init: Weight initialisation: ``"default"`` (PyTorch's) or ``"memae"`` (MemAE's code:
+            conv weights N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0;
+            ``mmae.layers.init``).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class MMAE(nn.Module):
         clip_length: int = 16,
         temporal_depth: int = 3,
         min_encoder_layers: int = 1,
+        init: str = "default",
     ) -> None:
         super().__init__()
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -106,6 +111,7 @@ class MMAE(nn.Module):
         check_choice("similarity", similarity, SIMILARITIES)
         check_choice("upsample", upsample, UPSAMPLING)
         check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_choice("init", init, INIT_SCHEMES)
         for name in ("in_channels", "image_size", "num_scales", "memory_size", "latent_dim",
                      "clip_length", "min_encoder_layers"):
             check_positive_int(name, self.config[name])
@@ -167,6 +173,7 @@ class MMAE(nn.Module):
         self.fuser = build_fuser(fuser, latent_dim, num_scales, fused_dims)
         self.decoder = Decoder(in_channels, plans[0], upsample, norm, vector_dim,
                                output_activation)
+        init_weights(self, init)
 
     @staticmethod
     def _time_axis(
