@@ -172,31 +172,44 @@ class PatchPCA(nn.Module):
         return int(torch.searchsorted(ratio, torch.tensor(self.components, dtype=ratio.dtype),
                                       right=True)) + 1
 
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Dense reconstruction of images ``(B, C, H, W)``: overlapping patches averaged."""
+    def _centred(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Input and dense reconstruction less the mean patch's per-channel level, and the level.
+
+        Working on deviations from the level rather than on raw intensities keeps float32
+        rounding (convolution sums of hundreds of terms) small against the residual.
+        """
         if not self.fitted:
             raise RuntimeError("patch_pca is not fitted: call fit_data (mmae train) first")
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.patch_size:
             raise ValueError(f"expected input (B, {self.in_channels}, H, W) with H, W >= "
                              f"{self.patch_size}, got {tuple(x.shape)}")
         c, s = self.in_channels, self.patch_size
+        mean = self.mean.view(c, s * s)
+        level = mean.mean(dim=1)
+        mean = (mean - level[:, None]).reshape(-1)
         w = self.basis[:, : self._k]
         kernels = w.T.reshape(self._k, c, s, s)
-        coeff = F.conv2d(x, kernels) - (self.mean @ w).view(1, -1, 1, 1)
+        xc = x - level.view(1, c, 1, 1)
+        coeff = F.conv2d(xc, kernels) - (mean @ w).view(1, -1, 1, 1)
         ones = x.new_ones(1, 1, x.shape[2] - s + 1, x.shape[3] - s + 1)
         summed = F.conv_transpose2d(coeff, kernels) + F.conv_transpose2d(
-            ones, self.mean.view(1, c, s, s))
+            ones, mean.view(1, c, s, s))
         count = F.conv_transpose2d(ones, x.new_ones(1, 1, s, s))
-        return summed / count
+        return xc, summed / count, level.view(1, c, 1, 1)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Dense reconstruction of images ``(B, C, H, W)``: overlapping patches averaged."""
+        _, recon, level = self._centred(x)
+        return recon + level
 
     def forward(self, x: Tensor) -> ModelOutput:
         """Reconstruct ``x``; in eval mode also the squared-error map and its maximum."""
-        recon = self.reconstruct(x)
+        xc, recon, level = self._centred(x)
         anomaly_map = pred_score = None
         if not self.training:
-            anomaly_map = ((x - recon) ** 2).sum(dim=1, keepdim=True)
+            anomaly_map = ((xc - recon) ** 2).sum(dim=1, keepdim=True)
             pred_score = anomaly_map.flatten(1).amax(dim=1)
-        return ModelOutput(recon, anomaly_map, pred_score, (), {})
+        return ModelOutput(recon + level, anomaly_map, pred_score, (), {})
 
     def loss(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
         """The reconstruction error, for logging only (the model has nothing to optimise)."""
