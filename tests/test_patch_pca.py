@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmae.engine.checkpoint import load_checkpoint
 from mmae.engine.run import Run
 from mmae.errors import ConfigError
 from mmae.models import create_model, list_models
@@ -193,6 +194,15 @@ def test_train_resume_test_predict_export(cli, tmp_path, tiny_mvtec):
     assert code == 0, err
     assert (run / "checkpoint.pt").read_bytes() == before
     assert len((run / "train_log.jsonl").read_text().splitlines()) == 1
+    epochs = Run(run).config().epochs
+    fitted = load_checkpoint(run / "checkpoint.pt")["model"]
+    code, _, err = cli("train", "--resume", run, "--quiet", "--set", f"epochs={epochs + 1}")
+    assert code == 0, err  # extending the run fits again, to the same state
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["epoch"] == epochs + 1 and state["optimizer"] == {}
+    assert all(torch.equal(state["model"][k], v) for k, v in fitted.items())
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [epochs, epochs + 1]
 
     code, _, err = cli("test", "--run", run, "--quiet")
     assert code == 0, err
