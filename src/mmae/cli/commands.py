@@ -71,10 +71,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mmae.engine.predict import run_predict
 
     with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
-        rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
-                           progress=not args.quiet)
-    flagged = sum(1 for r in rows if r["anomalous"] == 1)
-    print(f"scored {len(rows)} images, {flagged} anomalous -> {out / 'scores.csv'}")
+        res = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
+                          progress=not args.quiet, overlay=args.overlay)
+    print(f"scored {res.count} {res.unit}, {res.anomalous} anomalous -> {res.csv}")
     return 0
 
 

@@ -77,14 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing non-empty output folder")
     _common(p)
 
-    p = sub.add_parser("predict", help="score new images: CSV of scores and heatmap overlays",
-                       description="Score images (files or folders) with a trained run. Writes "
-                                   "scores.csv (path, score, threshold, anomalous) and one heatmap "
-                                   "overlay PNG per image. Unreadable files are skipped with a "
-                                   "warning.")
+    p = sub.add_parser("predict", help="score new images or videos: CSV of scores and pictures",
+                       description="Score new inputs with a trained run. Image run: images (files "
+                                   "or folders); writes scores.csv (path, score, threshold, "
+                                   "anomalous) and one heatmap overlay PNG per image; unreadable "
+                                   "files are skipped with a warning. Video run: video files "
+                                   "(anything OpenCV reads) or folders of frame images; writes "
+                                   "frames.csv (video, frame (0-based), score, anomalous), one "
+                                   "row per frame, and plots/VIDEO.png (score curve with the "
+                                   "threshold). Frame scores follow the run's frame_rule: under "
+                                   "mean every frame is scored; under center the first 8 and "
+                                   "last 7 frames of each video (16-frame clips) get score nan "
+                                   "and an empty anomalous.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
-    p.add_argument("--out", required=True, help="output folder for scores.csv and heatmaps")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files or folders (image run); video files or folders of frames "
+                        "(video run)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overlay", action="store_true",
+                   help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")
     p.add_argument("--threshold", type=float, default=None,
                    help="image-score threshold (default: the run's F1 threshold from `mmae test` "
                         "if any, else its percentile of normal training scores)")
