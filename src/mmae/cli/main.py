@@ -1,4 +1,5 @@
-"""``mmae`` command line: train, test, predict, synth, demo, data, export, models, benchmark.
+"""``mmae`` command line: train, test, predict, synth, demo, data, export, serve, models,
+benchmark.
 
 Every user error (bad file, unknown option value, existing output folder) prints one line
 ``mmae: error: ...`` and exits with code 2; ``--debug`` shows the traceback instead.
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from mmae import __version__
 from mmae.cli import commands
 from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
+from mmae.cli.serve import add_serve_parser, cmd_serve
 from mmae.errors import MMAEError
 
 EPILOG = "Run `mmae VERB --help` for the options of each verb."
@@ -150,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _common(p)
 
+    add_serve_parser(sub, _common)
+
     p = sub.add_parser("models", help="list the registered models",
                        description="List the registered models and their kind.")
     _common(p)
@@ -164,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         warnings.formatwarning = lambda msg, cat, *a, **k: f"mmae: warning: {msg}\n"
     try:
-        verbs = {"benchmark": cmd_benchmark}
+        verbs = {"benchmark": cmd_benchmark, "serve": cmd_serve}
         handler = verbs.get(args.verb) or getattr(commands, f"cmd_{args.verb}")
         return int(handler(args) or 0)
     except MMAEError as exc:
