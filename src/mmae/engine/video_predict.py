@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from mmae.data.video.files import (
     IMAGE_EXTENSIONS,
-    is_junk,
+    VIDEO_EXTENSIONS,
     list_files,
     list_frame_files,
     read_gray,
@@ -97,15 +97,15 @@ class VideoSource:
 
 def collect_videos(inputs: list[Path]) -> list[VideoSource]:
     """Video sources from the inputs: a folder holding image frames is one video; another
-    folder contributes each of its files; any other file is a video file."""
+    folder contributes its video files (.avi, .mp4, ...); a file named directly is a video."""
     found: list[VideoSource] = []
     for p in inputs:
         if p.is_dir():
             if list_files(p, IMAGE_EXTENSIONS):
                 found.append(VideoSource(p.name, p, True))
             else:
-                files = [f for f in sorted(p.iterdir()) if f.is_file() and not is_junk(f)]
-                found.extend(VideoSource(f.stem, f, False) for f in files)
+                found.extend(VideoSource(f.stem, f, False)
+                             for f in list_files(p, VIDEO_EXTENSIONS))
         elif p.is_file():
             found.append(VideoSource(p.stem, p, False))
         else:

@@ -163,7 +163,9 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
 
     async def predict_image(request: Request, heatmap: bool) -> dict[str, Any]:
         name, data = await _read_upload(request, max_bytes, "image")
-        image = _decode_image(data, name, inferencer.config.channels)
+        loop = asyncio.get_running_loop()  # decoding off the event loop (default pool)
+        image = await loop.run_in_executor(None, _decode_image, data, name,
+                                           inferencer.config.channels)
         score, m = await batcher.submit(image)
         out: dict[str, Any] = {"score": score, "threshold": threshold,
                                "anomalous": None if threshold is None else score >= threshold}
