@@ -44,6 +44,7 @@ class OverlayWriter:
         self.unwritten = 0
         self.vmax = 1e-12
         self.writer: cv2.VideoWriter | None = None
+        self.frame_hw: tuple[int, int] = (0, 0)
 
     def add(self, frame: np.ndarray) -> None:
         """Add the next frame (uint8 HxW gray or HxWx3 RGB)."""
@@ -77,6 +78,8 @@ class OverlayWriter:
         for rgb, m in list(zip(frames, maps))[-count:]:
             pic = rgb if m is None else plots.overlay(rgb, m, 0.0, self.vmax)
             self._open(pic.shape)
+            if pic.shape[:2] != self.frame_hw:  # a folder's frames may differ in size
+                pic = cv2.resize(pic, self.frame_hw[::-1], interpolation=cv2.INTER_AREA)
             self.writer.write(cv2.cvtColor(pic, cv2.COLOR_RGB2BGR))
         self.unwritten = 0
 
@@ -84,6 +87,7 @@ class OverlayWriter:
         if self.writer is not None:
             return
         h, w = shape[:2]
+        self.frame_hw = (h, w)
         self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"),
                                       self.fps, (w, h))
         if not self.writer.isOpened():
