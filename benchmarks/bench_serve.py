@@ -90,9 +90,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         run = args.run or train_run(root)
-        from mmae.engine.runs import load_run
+        from mmae.engine.run import Run
 
-        cfg = load_run(run)[0]
+        cfg = Run(run).config()
         files = sorted(Path(cfg.data).rglob("test/**/*.png"))[:32]
         port = free_port()
         server = subprocess.Popen(
