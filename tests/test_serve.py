@@ -7,6 +7,7 @@ import base64
 import csv
 import io
 import math
+import shutil
 import socket
 import threading
 import time
@@ -81,6 +82,31 @@ def test_predict_equals_mmae_predict(image_run, inferencer, tmp_path):
     assert r.status_code == 200
     pic = np.asarray(Image.open(io.BytesIO(base64.b64decode(r.json()["heatmap"]))))
     assert pic.shape == (32, 32, 3) and pic.dtype == np.uint8
+
+
+@pytest.mark.parametrize("flags", [[], ["--threshold-rule", "f1"], ["--threshold", "0.125"]])
+def test_mmae_serve_uses_the_threshold_of_mmae_predict(image_run, tmp_path, monkeypatch, flags):
+    import uvicorn
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run[0], run)
+    assert main(["test", "--run", str(run), "--quiet"]) == 0  # stores the f1 threshold
+    spot = image_run[1] / "test" / "spot"
+    assert main(["predict", "--run", str(run), str(spot), "--out", str(tmp_path / "p"),
+                 "--quiet", *flags]) == 0
+    row = next(csv.DictReader(open(tmp_path / "p" / "scores.csv", newline="")))
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    assert main(["serve", "--run", str(run), "--port", "0", "--quiet", *flags]) == 0
+    assert served["host"] == "127.0.0.1" and served["port"] == 0
+    with TestClient(served["app"]) as client:
+        health = client.get("/health").json()
+        path = Path(row["path"])
+        body = client.post("/predict", files={"file": (path.name, _png(path), "image/png")}).json()
+    assert health["threshold"] == body["threshold"] == float(row["threshold"])
+    assert health["threshold_source"] == row["threshold_source"]
+    assert body["score"] == pytest.approx(float(row["score"]), rel=1e-6)
+    assert int(body["anomalous"]) == int(row["anomalous"])
 
 
 def test_bad_uploads_get_4xx_json_and_service_stays_up(image_run, inferencer):
