@@ -9,7 +9,8 @@ import pytest
 
 from mmae.cli.main import build_parser
 
-VERBS = ["train", "test", "predict", "synth", "demo", "data", "export", "models", "benchmark"]
+VERBS = ["train", "test", "predict", "synth", "demo", "data", "export", "serve", "models",
+         "benchmark"]
 
 
 def test_every_verb_has_help_describing_each_option(cli):

@@ -72,12 +72,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mmae.engine.predict import run_predict
 
     with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
-        rows = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
-                           progress=not args.quiet, threshold_rule=args.threshold_rule)
-    flagged = sum(1 for r in rows if r["anomalous"] == 1)
-    source = rows[0]["threshold_source"]
-    print(f"scored {len(rows)} images, {flagged} anomalous (threshold {rows[0]['threshold']}, "
-          f"{source}) -> {out / 'scores.csv'}")
+        res = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
+                          progress=not args.quiet, threshold_rule=args.threshold_rule,
+                          overlay=args.overlay)
+    print(f"scored {res.count} {res.unit}, {res.anomalous} anomalous (threshold {res.threshold}, "
+          f"{res.threshold_source}) -> {res.csv}")
     return 0
 
 

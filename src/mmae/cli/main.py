@@ -1,4 +1,5 @@
-"""``mmae`` command line: train, test, predict, synth, demo, data, export, models, benchmark.
+"""``mmae`` command line: train, test, predict, synth, demo, data, export, serve, models,
+benchmark.
 
 Every user error (bad file, unknown option value, existing output folder) prints one line
 ``mmae: error: ...`` and exits with code 2; ``--debug`` shows the traceback instead.
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from mmae._version import __version__
 from mmae.cli import commands
 from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
+from mmae.cli.options import add_threshold_options
+from mmae.cli.serve import add_serve_parser, cmd_serve
 from mmae.errors import MMAEError
 
 EPILOG = "Run `mmae VERB --help` for the options of each verb."
@@ -77,21 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing non-empty output folder")
     _common(p)
 
-    p = sub.add_parser("predict", help="score new images: CSV of scores and heatmap overlays",
-                       description="Score images (files or folders) with a trained run. Writes "
-                                   "scores.csv (path, score, threshold, anomalous) and one heatmap "
-                                   "overlay PNG per image. Unreadable files are skipped with a "
-                                   "warning.")
+    p = sub.add_parser("predict", help="score new images or videos: CSV of scores and pictures",
+                       description="Score new inputs with a trained run. Image run: images (files "
+                                   "or folders); writes scores.csv (path, score, threshold, "
+                                   "anomalous) and one heatmap overlay PNG per image; unreadable "
+                                   "files are skipped with a warning. Video run: video files "
+                                   "(anything OpenCV reads) or folders of frame images; writes "
+                                   "frames.csv (video, frame (0-based), score, anomalous), one "
+                                   "row per frame, and plots/VIDEO.png (score curve with the "
+                                   "threshold). Frame scores follow the run's frame_rule: under "
+                                   "mean every frame is scored; under center the first 8 and "
+                                   "last 7 frames of each video (16-frame clips) get score nan "
+                                   "and an empty anomalous.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
-    p.add_argument("--out", required=True, help="output folder for scores.csv and heatmaps")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="image-score threshold (wins over --threshold-rule)")
-    p.add_argument("--threshold-rule", choices=["normal", "f1"], default=None,
-                   help="which stored threshold to use: normal (the default: a stated "
-                        "false-positive rate, 1%% with threshold_percentile=99, on held-out "
-                        "normal training images) or f1 (F1-max on the labelled test set, "
-                        "stored by `mmae test`)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files or folders (image run); video files or folders of frames "
+                        "(video run)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overlay", action="store_true",
+                   help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")
+    add_threshold_options(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing non-empty output folder")
     _common(p)
@@ -150,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _common(p)
 
+    add_serve_parser(sub, _common)
+
     p = sub.add_parser("models", help="list the registered models",
                        description="List the registered models and their kind.")
     _common(p)
@@ -164,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         warnings.formatwarning = lambda msg, cat, *a, **k: f"mmae: warning: {msg}\n"
     try:
-        verbs = {"benchmark": cmd_benchmark}
+        verbs = {"benchmark": cmd_benchmark, "serve": cmd_serve}
         handler = verbs.get(args.verb) or getattr(commands, f"cmd_{args.verb}")
         return int(handler(args) or 0)
     except MMAEError as exc:

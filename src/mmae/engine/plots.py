@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -113,3 +114,26 @@ def _curve_panel(ax, scores: np.ndarray, labels: np.ndarray | None, title: str) 
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
+
+
+def save_score_plot(path: Path, scores: np.ndarray, threshold: float | None,
+                    title: str) -> None:
+    """Per-frame score curve of one video with the decision threshold as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.6), dpi=100)
+    ax.plot(np.arange(len(scores)), scores, lw=1.2, color="tab:blue", label="score")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:.4g}")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())

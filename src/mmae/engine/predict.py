@@ -1,13 +1,16 @@
-"""``mmae predict``: score new images with a trained run -> scores.csv and heatmap overlays.
+"""``mmae predict``: score new inputs with a trained run.
 
-Scores, maps and the threshold come from :class:`~mmae.engine.inference.Inferencer`: the same
-numbers as the Detector and the exported ONNX model.
+Image runs: ``scores.csv`` and heatmap overlays. Video runs: ``frames.csv``, score plots and
+optional overlay videos (:mod:`mmae.engine.video_predict`). Scores, maps and the threshold come
+from :class:`~mmae.engine.inference.Inferencer`: the same numbers as the Detector, ``mmae serve``
+and the exported ONNX model.
 """
 
 from __future__ import annotations
 
 import csv
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +41,56 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class PredictResult:
+    """What ``mmae predict`` wrote.
+
+    Attributes:
+        csv: The CSV written (``scores.csv`` or ``frames.csv``).
+        count: Items scored (images, or frames of all videos).
+        anomalous: Items at or above the threshold.
+        unit: ``"images"`` or ``"frames"``.
+        threshold: The threshold used (None when the run has none).
+        threshold_source: Where it comes from (``normal``, ``f1``, ``--threshold``, ``none``).
+    """
+
+    csv: Path
+    count: int
+    anomalous: int
+    unit: str
+    threshold: float | None
+    threshold_source: str
+
+
 def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | None = None,
-                progress: bool = True, batch_size: int = 16,
-                threshold_rule: str | None = None) -> list[dict[str, Any]]:
-    """Score images; writes ``out/scores.csv`` and ``out/heatmaps/<n>_<stem>.png``.
+                progress: bool = True, batch_size: int = 16, threshold_rule: str | None = None,
+                overlay: bool = False) -> PredictResult:
+    """Score images (image run) or the frames of videos (video run) into ``out``.
 
     The threshold is ``threshold`` if given, else the run's ``threshold_rule`` (``normal`` by
-    default, see :mod:`mmae.engine.thresholds`). Corrupt or unreadable images are skipped with a
-    warning naming them.
+    default, see :mod:`mmae.engine.thresholds`). ``overlay`` also writes heatmap overlay videos
+    for a video run (image runs always write heatmap PNGs).
     """
     inf = Inferencer.load(run, threshold=threshold, threshold_rule=threshold_rule)
-    inf.require_kind("image", "`mmae predict`")
+    return _PREDICTORS[inf.kind](inf, inputs, out, progress, batch_size, overlay)
+
+
+def _predict_videos(inf: Inferencer, inputs: list[Path], out: Path, progress: bool,
+                    batch_size: int, overlay: bool) -> PredictResult:
+    from mmae.engine.video_predict import FRAMES_CSV, predict_video_inputs
+
+    count, flagged = predict_video_inputs(inf, inputs, out, overlay=overlay, progress=progress,
+                                          batch_size=batch_size)
+    return PredictResult(out / FRAMES_CSV, count, flagged, "frames", inf.threshold,
+                         inf.threshold_source)
+
+
+def _predict_images(inf: Inferencer, inputs: list[Path], out: Path, progress: bool,
+                    batch_size: int, overlay: bool) -> PredictResult:
+    """Score images; writes ``out/scores.csv`` and ``out/heatmaps/<n>_<stem>.png``.
+
+    Corrupt or unreadable images are skipped with a warning naming them.
+    """
     files = collect_inputs(inputs)
     pix = inf.run.thresholds().get("pixel_normal", {}).get("value")
     heat_dir = out / "heatmaps"
@@ -74,7 +116,7 @@ def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | Non
         try:
             img = read_image(path, inf.config.channels)
         except DataError as exc:
-            warnings.warn(f"{exc}; skipped", stacklevel=2)
+            warnings.warn(f"{exc}; skipped", stacklevel=3)
             continue
         pending.append((path, img))
         if len(pending) == batch_size:
@@ -88,4 +130,9 @@ def run_predict(run: Path, inputs: list[Path], out: Path, threshold: float | Non
         w.writeheader()
         for r in rows:
             w.writerow(r)
-    return rows
+    flagged = sum(1 for r in rows if r["anomalous"] == 1)
+    return PredictResult(out / "scores.csv", len(rows), flagged, "images", inf.threshold,
+                         inf.threshold_source)
+
+
+_PREDICTORS = {"image": _predict_images, "video": _predict_videos}

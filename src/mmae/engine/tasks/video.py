@@ -45,6 +45,13 @@ def to_gray_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return resize_gray(np.ascontiguousarray(f), (size, size))
 
 
+def clip_input(clips: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """uint8 clips ``(T, S, S)`` of :func:`to_gray_frame` frames as the model input
+    ``(B, 1, T, S, S)`` in [-1, 1] on ``device``."""
+    x = torch.from_numpy(np.stack(clips))
+    return ((x.float() - 127.5) / 127.5).unsqueeze(1).to(device)
+
+
 class VideoTask(Task):
     """Clips ``(B, 1, T, S, S)`` in [-1, 1]; one error per clip, spread to frames by the rule."""
 
@@ -115,8 +122,7 @@ class VideoTask(Task):
         def run_clips() -> None:
             if not pending:
                 return
-            x = torch.from_numpy(np.stack([clip for _, clip in pending]))
-            x = ((x.float() - 127.5) / 127.5).unsqueeze(1).to(device)
+            x = clip_input([clip for _, clip in pending], device)
             with eval_mode(model):
                 _, errs = post(model(x).anomaly_map)
             for (start, _), e in zip(pending, errs.double().cpu().tolist()):

@@ -28,7 +28,7 @@ def write_curves(out: Path, model: str, names: list[str], scores: list[np.ndarra
                 if k[t]:
                     a = f"{1 - reg[j]:.6g}"
                     j += 1
-                e = "" if not np.isfinite(s[t]) else f"{s[t]:.6g}"
+                e = "" if not np.isfinite(s[t]) else repr(float(s[t]))
                 w.writerow([t, e, a, int(lab[t]), int(k[t])])
         full = np.full(len(s), np.nan)
         full[k] = 1 - reg
