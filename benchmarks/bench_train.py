@@ -35,13 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SECTION = "## Training loop overhead"
-# case -> (preset, image size or None for the preset's, images, epochs, runs per worker);
-# 160 images is the size of a synthetic category's training set
+# case -> (preset, image size or None for the preset's, images, epochs, runs per worker, most
+# workers per tree); 160 images is the size of a synthetic category's training set
 CASES = {
-    "cpu": ("cpu", None, 160, 2, 2),
-    "cpu@128": ("cpu", 128, 160, 2, 2),
-    "paper": ("paper", None, 128, 1, 1),
-    "paper@128": ("paper", 128, 128, 1, 1),
+    "cpu": ("cpu", None, 160, 2, 2, 99),
+    "cpu@128": ("cpu", 128, 160, 2, 2, 99),
+    "paper": ("paper", None, 128, 1, 1, 1),
+    "paper@128": ("paper", 128, 128, 1, 1, 1),
 }
 
 
@@ -68,7 +68,7 @@ def _worker(case: str, data: str, repeats: int) -> dict:
     from mmae.engine.config import parse_set, resolve_config
     from mmae.engine.seed import seed_everything
 
-    preset, size, _, epochs, _ = CASES[case]
+    preset, size, _, epochs, _, _ = CASES[case]
     sets = [f"epochs={epochs}", "save_every=1"] + ([f"image_size={size}"] if size else [])
     cfg = resolve_config("mmae", preset, parse_set(sets), data=data)
     ds = open_image_dataset(data, "train", image_size=cfg.image_size, progress=False)
@@ -81,47 +81,50 @@ def _worker(case: str, data: str, repeats: int) -> dict:
         model = tr.build_model(cfg)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for x in batches:
             out = model(x)
             loss = model.loss(x, out)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
-    timed = {"build_model": 0.0, "calibrate_normal": 0.0}
+    timed = {"build_model": [0.0, 0.0], "calibrate_normal": [0.0, 0.0]}
 
     def timing(name: str):
         fn = getattr(tr, name)
 
         def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                timed[name] += time.perf_counter() - t0
+                timed[name][0] += time.perf_counter() - t0
+                timed[name][1] += time.process_time() - c0
         return wrapper
 
     tr.build_model, tr.calibrate_normal = timing("build_model"), timing("calibrate_normal")
 
     def loop() -> float:
         for k in timed:
-            timed[k] = 0.0
+            timed[k] = [0.0, 0.0]
         with tempfile.TemporaryDirectory() as run, contextlib.redirect_stderr(io.StringIO()):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             tr.train(cfg, Path(run), progress=True, dataset=ds)
-            total = time.perf_counter() - t0
-        return total - sum(timed.values())
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return wall - sum(t[0] for t in timed.values()), cpu - sum(t[1] for t in timed.values())
 
     saved = batches  # warm-up: first-call allocations and kernel setup
     batches = saved[:1]
     bare()
     batches = saved
-    bare_s, loop_s = [], []
+    bare_s, loop_s, bare_cpu, loop_cpu = [], [], [], []
     for _ in range(repeats):
-        bare_s.append(bare())
-        loop_s.append(loop())
+        for times, cpus, fn in ((bare_s, bare_cpu, bare), (loop_s, loop_cpu, loop)):
+            wall, cpu = fn()
+            times.append(wall)
+            cpus.append(cpu)
     model = tr.build_model(cfg)
     with FlopCounterMode(display=False) as fc:
         x = batches[0]
@@ -130,6 +133,7 @@ def _worker(case: str, data: str, repeats: int) -> dict:
     return {"case": case, "image_size": cfg.image_size, "num_scales": cfg.model_args.get(
         "num_scales"), "batch_size": bs, "images": n, "epochs": epochs, "steps": len(batches),
         "bare_s": min(bare_s), "loop_s": min(loop_s), "bare_all": bare_s, "loop_all": loop_s,
+        "bare_cpu_s": min(bare_cpu), "loop_cpu_s": min(loop_cpu),
         "bare_samples_per_s": samples / min(bare_s), "loop_samples_per_s": samples / min(loop_s),
         "step_gflop": fc.get_total_flops() / 1e9, "matmul_peak_gflops": matmul_peak_gflops(),
         "threads": torch.get_num_threads()}
@@ -160,6 +164,7 @@ def _row(label: str, r: dict) -> str:
     return (f"| {r['case']} | {label} | {r['image_size']} | {r['num_scales']} | "
             f"{r['batch_size']} | {r['steps']} | {r['bare_samples_per_s']:.1f} | "
             f"{r['loop_samples_per_s']:.1f} | {frac:.3f} | {100 * over:+.1f}% | "
+            f"{100 * (r['loop_cpu_s'] / r['bare_cpu_s'] - 1):+.1f}% | "
             f"{step_gflops:.1f} | {r['matmul_peak_gflops']:.1f} |")
 
 
@@ -167,7 +172,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="cpu,cpu@128,paper",
                         help=f"comma-separated, from {', '.join(CASES)}")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per case")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="worker processes per case and source tree (interleaved)")
     parser.add_argument("--baseline", default=None,
                         help="another source tree (a checkout's src) to measure in the same run")
     parser.add_argument("--baseline-label", default="before")
@@ -192,11 +198,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
-            preset, size, n_images, _, inner = CASES[case]
+            preset, size, n_images, _, inner, most = CASES[case]
             png = size or {"cpu": 64, "paper": 256}[preset]
             data = _make_data(Path(tmp) / case, png, n_images)
             results = {label: [] for label, _ in trees}
-            for _ in range(args.repeats):  # interleave the trees: same conditions for both
+            for _ in range(min(args.repeats, most)):  # interleaved: same conditions for both
                 for label, src in trees:
                     results[label].append(_run_worker(src, case, data, inner))
             for label, _ in trees:
@@ -204,6 +210,8 @@ def main() -> None:
                 best = dict(runs[0])
                 best["bare_s"] = min(r["bare_s"] for r in runs)
                 best["loop_s"] = min(r["loop_s"] for r in runs)
+                best["bare_cpu_s"] = min(r["bare_cpu_s"] for r in runs)
+                best["loop_cpu_s"] = min(r["loop_cpu_s"] for r in runs)
                 best["matmul_peak_gflops"] = max(r["matmul_peak_gflops"] for r in runs)
                 samples = best["images"] * best["epochs"]
                 best["bare_samples_per_s"] = samples / best["bare_s"]
@@ -218,16 +226,19 @@ def main() -> None:
         f"{SECTION}\n\n"
         f"`{command}` on {cpu_model()} (OMP_NUM_THREADS={threads}); synthetic `disc` "
         f"images in memory; best of the alternating runs (cpu cases: 2 x `--repeats`, paper: "
-        f"`--repeats`). *bare*: forward, loss, backward and Adam step on in-memory float "
+        f"1). *bare*: forward, loss, backward and Adam step on in-memory float "
         f"batches; *loop*: `mmae.engine.train.train` "
         f"(data, logging, checkpoint every epoch, progress bar to a null stream), without model "
         f"construction and the final threshold calibration. *fraction* = loop samples/s / bare "
-        f"samples/s; *overhead* = loop time / bare time - 1. *step GFLOP/s*: the bare step's "
+        f"samples/s; *overhead* = loop time / bare time - 1 (wall clock); *CPU-time overhead*: "
+        f"the same with the process's CPU time (all threads; less disturbed by other load on "
+        f"the machine, but counting work the loop overlaps, e.g. the checkpoint thread). "
+        f"*step GFLOP/s*: the bare step's "
         f"float operations per second, against the matmul peak (best 1024x1024 float32 "
         f"product) measured in the same process.\n\n"
         "| case | code | px | K | batch | steps | bare samples/s | loop samples/s | fraction | "
-        "overhead | step GFLOP/s | matmul peak GFLOP/s |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "overhead | CPU-time overhead | step GFLOP/s | matmul peak GFLOP/s |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows) + "\n"
     )
     print(text)

@@ -36,21 +36,23 @@ def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 
 
 def group_grad_norms(groups: dict[str, list[nn.Parameter]]) -> Tensor:
-    """l2 norm of the gradients of each group, a ``(len(groups),)`` tensor on the device.
+    """l2 norm of the gradients of each group, a ``(len(groups),)`` float32 tensor on the device.
 
-    Parameters without a gradient count as zero.
+    One fused norm over all gradients, then per-group sums of squares; parameters without a
+    gradient count as zero.
     """
-    norms = []
-    device = None
-    for params in groups.values():
-        grads = [p.grad for p in params if p.grad is not None]
-        device = device or params[0].device
-        if grads:
-            per_tensor = torch._foreach_norm(grads)
-            norms.append(torch.linalg.vector_norm(torch.stack(per_tensor).float()))
-        else:
-            norms.append(torch.zeros((), device=device))
-    return torch.stack(norms)
+    grads, index = [], []
+    for g, params in enumerate(groups.values()):
+        for p in params:
+            if p.grad is not None:
+                grads.append(p.grad)
+                index.append(g)
+    device = next(iter(groups.values()))[0].device
+    sq = torch.zeros(len(groups), device=device)
+    if grads:
+        norms = torch.stack(torch._foreach_norm(grads)).float()
+        sq.index_add_(0, torch.tensor(index, device=device), norms * norms)
+    return sq.sqrt()
 
 
 class GradNorms:
