@@ -9,7 +9,7 @@ reads them when the epoch ends (or when the progress bar shows them). What is lo
   after shrinkage (models with memories, ``extras["zero_row_fraction"]``);
 * ``fuser_weight``: per scale, the fuser's mean weight (``extras["scale_weights"]``);
 * ``grad_norm``: per module group, the mean over the steps of the group's l2 gradient norm
-  (:mod:`mmae.engine.diagnostics`).
+  before any clipping (:mod:`mmae.engine.diagnostics`).
 """
 
 from __future__ import annotations

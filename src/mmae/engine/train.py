@@ -1,9 +1,11 @@
 """The training loop: plain PyTorch, reads top to bottom.
 
 ``train(cfg, run)`` builds the data and the model, then loops over epochs; every ``save_every``
-epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state). Batches of epoch
-``e`` are a pure function of ``(seed, e)``, so ``resume`` replays an interrupted epoch exactly and
-ends with the weights an uninterrupted run would have. Launch with ``torchrun`` for several GPUs.
+epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state), in a background
+thread that finishes before the next optimizer step. Batches of epoch ``e`` are a pure function of
+``(seed, e)``, so ``resume`` replays an interrupted epoch exactly and ends with the weights an
+uninterrupted run would have. Losses and diagnostics stay on the device until the epoch's log
+line (:mod:`mmae.engine.epoch_stats`). Launch with ``torchrun`` for several GPUs.
 """
 
 from __future__ import annotations
