@@ -42,7 +42,7 @@ CASES = {
     "cpu": ("cpu", None, 160, 2, 3, 99),
     "cpu@128": ("cpu", 128, 160, 2, 3, 99),
     "paper": ("paper", None, 128, 1, 1, 1),
-    "paper@128": ("paper", 128, 128, 1, 1, 1),
+    "paper@128": ("paper", 128, 128, 1, 2, 1),
 }
 
 
@@ -121,8 +121,9 @@ def _worker(case: str, data: str, repeats: int) -> dict:
     bare()
     batches = saved
     bare_s, loop_s, bare_cpu, loop_cpu = [], [], [], []
-    for _ in range(repeats):
-        for times, cpus, fn in ((bare_s, bare_cpu, bare), (loop_s, loop_cpu, loop)):
+    for i in range(repeats):  # order bare-loop, loop-bare, ...: no side always runs first
+        order = ((bare_s, bare_cpu, bare), (loop_s, loop_cpu, loop))
+        for times, cpus, fn in order[:: 1 if i % 2 == 0 else -1]:
             wall, cpu = fn()
             times.append(wall)
             cpus.append(cpu)
@@ -230,8 +231,9 @@ def main() -> None:
     text = (
         f"{SECTION}\n\n"
         f"`{command}` on {cpu_model()} (OMP_NUM_THREADS={threads}); synthetic `disc` "
-        f"images in memory; best of the alternating runs (cpu cases: 3 x `--repeats`, paper: "
-        f"1). *bare*: forward, loss, backward and Adam step on in-memory float "
+        f"images in memory; best of the alternating runs (cpu cases: 3 x `--repeats`, "
+        f"paper@128: 2, paper: 1). *bare*: forward, loss, backward and Adam step on in-memory "
+        f"float "
         f"batches; *loop*: `mmae.engine.train.train` "
         f"(data, logging, checkpoint every epoch, progress bar to a null stream), without model "
         f"construction and the final threshold calibration. *fraction* = loop samples/s / bare "
