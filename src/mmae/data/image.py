@@ -231,6 +231,12 @@ class ImageDataset(Dataset):
         image = self.images[index].to(torch.float32).div_(255.0)
         return {"image": image, "label": int(self.records[index].label), "index": int(index)}
 
+    def get_batch(self, indices: list[int]) -> dict[str, Any]:
+        """Items ``indices`` collated (what a DataLoader would yield), indexed in one go."""
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        images = self.images[idx].to(torch.float32).div_(255.0)
+        return {"image": images, "label": self.labels[idx], "index": idx}
+
     def original_size(self, index: int) -> tuple[int, int]:
         """(H, W) of image ``index`` before resizing."""
         return self._sizes[index]

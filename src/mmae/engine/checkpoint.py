@@ -10,7 +10,6 @@ in it runs.
 from __future__ import annotations
 
 import contextlib
-import io
 import pickle
 import shutil
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mmae.data.files import atomic_write_bytes, atomic_write_text
+from mmae.data.files import atomic_write, atomic_write_bytes, atomic_write_text
 from mmae.engine.lock import LOCK, is_locked
 from mmae.errors import CheckpointError, RunFolderError
 
@@ -27,15 +26,17 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 THRESHOLDS = "thresholds.json"
 LOG = "train_log.jsonl"
-__all__ = ["CHECKPOINT", "CONFIG", "LOG", "THRESHOLDS", "atomic_write_bytes", "atomic_write_text",
-           "load_checkpoint", "output_folder", "prepare_out_dir", "save_checkpoint"]
+__all__ = ["CHECKPOINT", "CONFIG", "LOG", "THRESHOLDS", "atomic_write", "atomic_write_bytes",
+           "atomic_write_text", "load_checkpoint", "output_folder", "prepare_out_dir",
+           "save_checkpoint"]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Atomically save a plain checkpoint dict (tensors, numbers, strings, lists, dicts)."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
+    """Atomically save a plain checkpoint dict (tensors, numbers, strings, lists, dicts).
+
+    ``torch.save`` streams into the temporary file: no second copy of the state in memory.
+    """
+    atomic_write(Path(path), lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 ``train(cfg, run)`` locks the run folder, lets the run's task (:mod:`mmae.engine.tasks`) open the
 data and hold out the validation split, builds the model, then loops over epochs; every
-``save_every`` epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state).
-Batches of epoch ``e`` are a pure function of ``(seed, e)``, so ``resume`` replays an interrupted
-epoch exactly and ends with the weights an uninterrupted run would have. A model without an
-optimiser (``trainable = False``) is fitted once with ``model.fit_data(batches)`` instead. After
-training the task calibrates the default threshold on the validation split. Launch with
-``torchrun`` for several GPUs.
+``save_every`` epochs it atomically writes ``checkpoint.pt`` (model, optimizer, epoch, RNG state),
+in a background thread that finishes before the next optimizer step. Batches of epoch ``e`` are a
+pure function of ``(seed, e)``, so ``resume`` replays an interrupted epoch exactly and ends with the
+weights an uninterrupted run would have. Losses and diagnostics stay on the device until the
+epoch's log line (:mod:`mmae.engine.epoch_stats`). A model without an optimiser
+(``trainable = False``) is fitted once with ``model.fit_data(batches)`` instead. After training the
+task calibrates the default threshold on the validation split. Launch with ``torchrun`` for several
+GPUs.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from mmae._version import __version__
 from mmae.engine import checkpoint as ck
+from mmae.engine.checkpoint_writer import CheckpointWriter, model_state
 from mmae.engine.config import RunConfig
 from mmae.engine.device import Runtime, setup_runtime, teardown_runtime
+from mmae.engine.epoch_stats import EpochStats
 from mmae.engine.run import Run
 from mmae.engine.seed import (
     epoch_generator,
@@ -40,6 +44,8 @@ from mmae.engine.seed import (
 from mmae.engine.tasks import Task, batch_input, get_task
 from mmae.errors import MMAEError
 from mmae.models.registry import create_model
+
+_POSTFIX_EVERY_S = 1.0  # seconds between progress-bar loss updates
 
 
 class TrainingError(MMAEError):
@@ -53,11 +59,24 @@ def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rt: Runtime) 
     return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
 
 
-def _loader(ds: Dataset, batches: list[list[int]], cfg: RunConfig, seed: int) -> DataLoader:
+def _loader(ds: Dataset, batches: list[list[int]], cfg: RunConfig, seed: int) -> Iterable[Any]:
+    """The epoch's collated batches: indexed whole from a dataset that has ``get_batch`` (data
+    already in memory, no workers), else through a DataLoader."""
+    if cfg.num_workers == 0 and hasattr(ds, "get_batch"):
+        return (ds.get_batch(b) for b in batches)
+    if cfg.num_workers == 0 and isinstance(ds, Subset) and hasattr(ds.dataset, "get_batch"):
+        index = ds.indices  # the training part of a validation split
+        return (ds.dataset.get_batch([index[i] for i in b]) for b in batches)
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_sampler=batches, num_workers=cfg.num_workers,
                       worker_init_fn=seed_worker, generator=g,
                       persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def _stop(epoch: int, run: Path) -> None:
+    raise TrainingError(
+        f"loss became non-finite at epoch {epoch + 1}; training stopped, the last good "
+        f"checkpoint in {run} is kept (try a lower lr)")
 
 
 def build_model(cfg: RunConfig) -> torch.nn.Module:
@@ -149,51 +168,58 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
                disable=not (progress and rt.is_main), unit="step", dynamic_ncols=True,
                mininterval=0.5)
     log_path = run / ck.LOG
+    stats = EpochStats(model)
+    writer = CheckpointWriter()
+    # Reading a loss waits for an accelerator: there, finiteness is checked when the progress bar
+    # shows the loss and at the end of the epoch; on the CPU after every forward pass (free).
+    check_every_step = rt.device.type == "cpu"
     model.train()
-    for epoch in range(start_epoch, cfg.epochs):
-        batches = _epoch_batches(len(train_set), cfg.batch_size, cfg.seed, epoch, rt)
-        sums: dict[str, float] = {}
-        seen, t0 = 0, time.perf_counter()
-        zero_rows: list[np.ndarray] = []
-        for batch in _loader(train_set, batches, cfg, cfg.seed + epoch):
-            x = batch_input(batch).to(rt.device, non_blocking=True)
-            with rt.autocast():
-                out = net(x)
-                losses = model.loss(x, out)
-            loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss became non-finite ({loss.item()}) at epoch {epoch + 1}; training "
-                    f"stopped, the last good checkpoint in {run} is kept (try a lower lr)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            n = x.shape[0]
-            seen += n
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
-            if out.extras and "zero_row_fraction" in out.extras:
-                zero_rows.append(out.extras["zero_row_fraction"].detach().float().cpu().numpy())
-            rate = seen / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{loss.item():.4g}",
-                            **{"samples/s": f"{rate:.0f}"})
-            bar.update(1)
-        record: dict[str, Any] = {"epoch": epoch + 1}
-        record.update({k: v / max(seen, 1) for k, v in sums.items()})
-        record["samples_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
-        if zero_rows:
-            record["zero_row_fraction"] = np.mean(zero_rows, axis=0).round(4).tolist()
-        if rt.is_main:
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-                ck.save_checkpoint(run / ck.CHECKPOINT, {
-                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch + 1, "rng": get_rng_state(), "config": cfg.to_dict(),
-                    "mmae_version": __version__,
-                })
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            batches = _epoch_batches(len(train_set), cfg.batch_size, cfg.seed, epoch, rt)
+            stats.reset()
+            t0 = shown = time.perf_counter()
+            for batch in _loader(train_set, batches, cfg, cfg.seed + epoch):
+                x = batch_input(batch).to(rt.device, non_blocking=True)
+                with rt.autocast():
+                    out = net(x)
+                    losses = model.loss(x, out)
+                stats.add(losses, out, x.shape[0])
+                if check_every_step and not stats.finite():
+                    _stop(epoch, run)
+                opt.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                stats.grad_norms.update()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                writer.wait()  # the previous checkpoint is on disk before the weights change
+                opt.step()
+                bar.update(1)
+                now = time.perf_counter()
+                if not bar.disable and now - shown >= _POSTFIX_EVERY_S:
+                    shown = now
+                    if not stats.finite():
+                        _stop(epoch, run)
+                    bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}",
+                                    loss=f"{stats.mean_loss():.4g}",
+                                    refresh=False,
+                                    **{"samples/s": f"{stats.seen / (now - t0):.0f}"})
+            if not stats.finite():
+                _stop(epoch, run)
+            record: dict[str, Any] = {"epoch": epoch + 1}
+            record.update(stats.summary())
+            record["samples_per_s"] = stats.seen / max(time.perf_counter() - t0, 1e-9)
+            if rt.is_main:
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
+                    writer.submit(run / ck.CHECKPOINT, {
+                        "model": model_state(model), "optimizer": opt.state_dict(),
+                        "epoch": epoch + 1, "rng": get_rng_state(), "config": cfg.to_dict(),
+                        "mmae_version": __version__,
+                    })
+    finally:
+        writer.wait()
     bar.close()
     if rt.is_main:
         task.calibrate(Run(run), model, val_part, train_part, rt.device)
