@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from conftest import write_tiny_mvtec
 
 from mmae.engine import benchmark as B
@@ -23,6 +22,7 @@ from mmae.engine.benchmark_tables import comparison_table, format_tables
 from mmae.engine.benchmark_variants import expand_grid, parse_grid, parse_variant, split_top
 from mmae.engine.checkpoint import load_checkpoint
 from mmae.engine.config import accepts_setting
+from mmae.engine.run import Run
 from mmae.errors import ConfigError, RunFolderError
 
 FAST = ["--set", "epochs=1", "--set", "image_size=32", "--set", "batch_size=8",
@@ -57,8 +57,7 @@ def test_seeds_recorded_resumed_and_added(cli, tiny_root: Path, tmp_path: Path) 
         ("ae", 0, "done"), ("ae", 1, "done")]
     assert results["benchmark"]["seeds"] == [0, 1]
     for s in (0, 1):  # the seed reached the run's config
-        cfg = yaml.safe_load((out / f"cells/tiny/ae/seed{s}/run/config.yaml").read_text())
-        assert cfg["seed"] == s
+        assert Run(out / f"cells/tiny/ae/seed{s}/run").config().seed == s
     w0, w1 = (load_checkpoint(out / f"cells/tiny/ae/seed{s}/run/checkpoint.pt")["model"]
               for s in (0, 1))
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)  # the seeds trained different nets
@@ -256,7 +255,8 @@ def test_compare_parsing_and_errors(tiny_root: Path, tmp_path: Path) -> None:
         "frame_auc_micro")
     with pytest.raises(ConfigError, match="--compare-metric au_pro: choose one of"):
         resolve_comparisons(["ae3d", "mmae3d"], "video", ["ae3d,mmae3d"], "au_pro")
-    with pytest.raises(ConfigError, match=r"mmae\[fuser=bogus\]: fuser='bogus' is not valid"):
+    with pytest.raises(ConfigError,
+                       match=r"mmae\[fuser=bogus\]: model 'mmae': fuser='bogus' is not valid"):
         B.plan_benchmark(tiny_root, "ae,mmae[fuser=bogus]")
     out = tmp_path / "old"
     out.mkdir()

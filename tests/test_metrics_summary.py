@@ -41,6 +41,19 @@ def test_image_metrics_match_the_functions():
     assert out["notes"] == [] and out["definitions"]["au_pro"]["fpr_limit"] == 0.1
 
 
+def test_image_metrics_return_the_pro_curve_of_their_au_pro():
+    labels, scores, masks, maps = _image_set()
+    out = image_metrics(labels, scores, masks, maps, fpr_limit=0.1, return_curve=True)
+    value, fpr, pro = au_pro(masks, maps, 0.1, return_curve=True)
+    assert out["au_pro"] == value
+    np.testing.assert_array_equal(out["pro_curve"][0], fpr)
+    np.testing.assert_array_equal(out["pro_curve"][1], pro)
+    assert "pro_curve" not in image_metrics(labels, scores, masks, maps)
+    assert image_metrics(labels, scores, return_curve=True)["pro_curve"] is None
+    no_regions = [np.zeros_like(m) for m in masks]
+    assert image_metrics(labels, scores, no_regions, maps, return_curve=True)["pro_curve"] is None
+
+
 def test_image_metrics_record_what_cannot_be_computed():
     labels, scores, masks, maps = _image_set()
     out = image_metrics([0, 0, 0, 0], scores, [np.zeros_like(m) for m in masks], maps)

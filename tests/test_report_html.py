@@ -17,6 +17,7 @@ from mmae.engine import report_data as R
 from mmae.engine.report_benchmark import benchmark_report_html, markdown_tables_html
 from mmae.engine.report_html import image_report_html, video_report_html
 from mmae.engine.report_plots import series_of
+from mmae.engine.run import Run
 from mmae.metrics.curve import trapezoid_to_limit
 
 CHROMIUM = find_chromium()
@@ -199,6 +200,10 @@ def test_mmae_test_writes_a_self_contained_report(tested_run: Path) -> None:
     # 4 curves, 3 training panels, gallery: 6 normal and 6 anomalous images, k=4 per group
     assert len(images) == 4 + 3 + 4 * (4 + 4 + 4)
     assert "PRO curve on [0, 0.3]" in text and "Worst false positives" in text
+    # the threshold shown is the one predict uses (the run's default, not the test's F1 one)
+    value, source = Run(tested_run).threshold()
+    assert source == "normal" and f"Image threshold: {value:.6g} (normal)." in text
+    assert f"threshold {value:.4g})" in text  # each gallery row's verdict uses it too
 
 
 @needs_chromium

@@ -1,14 +1,16 @@
 """What ``report.html`` shows, gathered from a finished evaluation (arrays and dicts only).
 
-``mmae test`` calls :func:`write_image_report` / :func:`write_video_report` with what it already
-computed (scores, maps, masks, metrics); the only model work here is reconstructing the few
-gallery images. The page itself is built by :mod:`mmae.engine.report_html` from the dataclasses
-below and does no model or metric work.
+Each task's ``evaluate`` (``mmae test``) calls its writer, :func:`write_image_report` or
+:func:`write_video_report`, with what it already computed (scores, maps, masks, metrics, the PRO
+curve); the only model work is the task's reconstruction of the few gallery images. The page
+itself is built by :mod:`mmae.engine.report_html` from the dataclasses below and does no model
+or metric work.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,10 +25,8 @@ from mmae.engine import checkpoint as ck
 from mmae.errors import DataError
 
 if TYPE_CHECKING:
-    import torch
-
     from mmae.engine.config import RunConfig
-    from mmae.engine.scoring import Scored
+    from mmae.engine.run import Run
 
 REPORT = "report.html"
 GALLERY_SIZE = 4  # images per gallery row group
@@ -193,13 +193,18 @@ def pixel_roc_curve(masks: list[np.ndarray], maps: list[np.ndarray],
     return [Curve(fpr, tpr, label)]
 
 
+def pro_curve_of(value: float, fpr: np.ndarray, pro: np.ndarray, fpr_limit: float) -> Curve:
+    """The plotted PRO curve of an AU-PRO computed with ``return_curve``."""
+    return Curve(fpr, pro, f"PRO (AU-PRO@{fpr_limit:g} {value:.3f})")
+
+
 def pro_curve(masks: list[np.ndarray], maps: list[np.ndarray], fpr_limit: float) -> Curve | None:
     """The PRO curve up to ``fpr_limit`` (``mmae.metrics.au_pro``), None without regions."""
     try:
         value, fpr, pro = M.au_pro(masks, maps, fpr_limit, return_curve=True)
     except DataError:
         return None
-    return Curve(fpr, pro, f"PRO (AU-PRO@{fpr_limit:g} {value:.3f})")
+    return pro_curve_of(value, fpr, pro, fpr_limit)
 
 
 def gallery_indices(labels: np.ndarray, scores: np.ndarray,
@@ -215,84 +220,78 @@ def gallery_indices(labels: np.ndarray, scores: np.ndarray,
             "Best detections (highest-scored anomalous images)": by_score_a[:k].tolist()}
 
 
-def _reconstruct(model: torch.nn.Module, ds: Any, device: torch.device,
-                 indices: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (N, H, W, C) and reconstructions (or None) of a few dataset items."""
-    import torch
-
-    from mmae.engine.device import eval_mode
-
-    with eval_mode(model), torch.no_grad():
-        x = torch.stack([ds[i]["image"] for i in indices]).to(device)
-        rec = model(x).recon
-    images = x.float().cpu().numpy().transpose(0, 2, 3, 1)
-    if rec is None:
-        return images, None
-    return images, rec.float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)
+Reconstruct = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None]]
+"""Dataset indices -> their inputs ``(N, H, W, C)`` and reconstructions (or None), in [0, 1]."""
 
 
-def write_image_report(out: Path, cfg: RunConfig, model: torch.nn.Module, device: torch.device,
-                       ds: Any, scored: Scored, result: dict[str, Any],
+def write_image_report(out: Path, run: Run, cfg: RunConfig, result: dict[str, Any],
+                       records: Sequence[Any], scores: np.ndarray, maps: np.ndarray,
                        masks: list[np.ndarray] | None, eval_maps: list[np.ndarray] | None,
-                       run: Path) -> Path:
+                       pro: tuple[np.ndarray, np.ndarray] | None,
+                       reconstruct: Reconstruct) -> Path:
     """Gather an image test's report data and write ``out/report.html``; returns its path.
 
-    Args:
-        out: the test output folder. cfg, model, device: the run's. ds: the test image
-            dataset (items ``{"image": ...}`` and ``records``). scored: its maps and scores.
+    Only what the test computed is used; the only model work is ``reconstruct`` of the few
+    gallery images.
 
-    The PRO curve is computed again with ``mmae.metrics.au_pro`` (``return_curve``): as long
-    as the AU-PRO itself, once per report.
-        result: the metrics dict written to ``metrics.json``. masks / eval_maps: ground-truth
-            masks and maps resized to them (None without masks). run: the run folder.
+    Args:
+        out: The test output folder. run: The run (its default threshold, its training log).
+        cfg: The evaluated config. result: The ``metrics.json`` dict.
+        records: The test images' records (``path``, ``label``, ``defect``), in test order.
+        scores: Image scores ``(N,)``. maps: Post-processed maps ``(N, S, S)``.
+        masks: Ground-truth masks, and eval_maps: the maps resized to them (None without masks).
+        pro: The PRO curve ``(fpr, pro)`` of the test's AU-PRO (None where there is none).
+        reconstruct: The task's gallery reconstruction.
     """
     from mmae.engine.report_html import image_report_html, write_report
-    from mmae.engine.thresholds import image_threshold
 
-    labels = np.array([r.label for r in ds.records], dtype=np.int64)
-    defects = [r.defect for r in ds.records]
-    scores = np.asarray(scored.scores, dtype=np.float64)
-    threshold, source = image_threshold(ck.load_thresholds(run))
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    defects = [r.defect for r in records]
+    scores = np.asarray(scores, dtype=np.float64)
+    threshold, source = run.threshold()
     picks = gallery_indices(labels, scores)
     chosen = sorted({i for idx in picks.values() for i in idx})
-    images, recons = _reconstruct(model, ds, device, chosen) if chosen else (None, None)
+    images, recons = reconstruct(chosen) if chosen else (None, None)
     row = {i: k for k, i in enumerate(chosen)}
     gallery = {title: [GalleryItem(
-        name=ds.records[i].path.name, defect=defects[i], label=int(labels[i]),
+        name=Path(records[i].path).name, defect=defects[i], label=int(labels[i]),
         score=float(scores[i]), image=images[row[i]],
-        recon=None if recons is None else recons[row[i]], anomaly_map=scored.maps[i],
+        recon=None if recons is None else recons[row[i]], anomaly_map=maps[i],
         mask=None if masks is None else masks[i]) for i in idx]
         for title, idx in picks.items() if idx}
     have_pixels = masks is not None and eval_maps is not None
+    au_pro = result.get("au_pro")
     report = ImageReport(
-        header=Header("test report", cfg.model, str(run), str(result.get("data", cfg.data))),
+        header=Header("test report", cfg.model, str(run.path), str(result.get("data", cfg.data))),
         metrics=result, labels=labels, scores=scores, threshold=threshold,
         threshold_source=source, roc_image=image_roc_curves(labels, scores, defects),
         roc_pixel=pixel_roc_curve(masks, eval_maps, result.get("pixel_auroc"))
         if have_pixels else [],
-        pro=pro_curve(masks, eval_maps, cfg.fpr_limit) if have_pixels else None,
-        fpr_limit=cfg.fpr_limit, train_log=read_train_log(run), gallery=gallery,
-        map_range=(0.0, float(np.percentile(scored.maps, 99.9)) or 1.0))
+        pro=None if pro is None or au_pro is None else pro_curve_of(au_pro, *pro, cfg.fpr_limit),
+        fpr_limit=cfg.fpr_limit, train_log=read_train_log(run.path), gallery=gallery,
+        map_range=(0.0, float(np.percentile(maps, 99.9)) or 1.0))
     path = Path(out) / REPORT
     write_report(path, image_report_html(report))
     return path
 
 
-def write_video_report(out: Path, cfg: RunConfig, result: dict[str, Any], names: list[str],
-                       scores: list[np.ndarray], labels: list[np.ndarray], run: Path) -> Path:
+def write_video_report(out: Path, run: Run, cfg: RunConfig, result: dict[str, Any],
+                       names: list[str], scores: list[np.ndarray],
+                       labels: list[np.ndarray]) -> Path:
     """Write ``out/report.html`` of a video test; returns its path.
 
     Args:
-        out: the test output folder. cfg: the run's config. result: the ``metrics.json`` dict.
-        names: video names. scores: per video, the per-frame anomaly score (NaN: not scored).
-        labels: per video, 0 / 1 per frame. run: the run folder.
+        out: The test output folder. run: The run (its training log). cfg: The evaluated config.
+        result: The ``metrics.json`` dict. names: Video names.
+        scores: Per video, the per-frame anomaly score (NaN: not scored).
+        labels: Per video, 0 / 1 per frame.
     """
     from mmae.engine.report_html import video_report_html, write_report
 
     report = VideoReport(
-        header=Header("test report", cfg.model, str(run), str(result.get("data", cfg.data))),
+        header=Header("test report", cfg.model, str(run.path), str(result.get("data", cfg.data))),
         metrics=result, names=list(names), scores=[np.asarray(s, float) for s in scores],
-        labels=[np.asarray(lab) for lab in labels], train_log=read_train_log(run))
+        labels=[np.asarray(lab) for lab in labels], train_log=read_train_log(run.path))
     path = Path(out) / REPORT
     write_report(path, video_report_html(report))
     return path

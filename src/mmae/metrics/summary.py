@@ -38,6 +38,7 @@ def image_metrics(
     masks: object = None,
     maps: object = None,
     fpr_limit: float = 0.3,
+    return_curve: bool = False,
 ) -> dict[str, object]:
     """Image-level and (with masks and maps) pixel-level metrics of an image test set.
 
@@ -47,11 +48,13 @@ def image_metrics(
         masks: optional sequence of HxW ground-truth masks (all-zero for good images).
         maps: optional sequence of anomaly maps, one per mask (resized to the mask if needed).
         fpr_limit: AU-PRO integration limit.
+        return_curve: also return the PRO curve of the AU-PRO (computed once, in the same pass).
 
     Returns:
         ``{"image_auroc", "image_f1_max", "image_f1_threshold", "pixel_auroc", "au_pro",
         "notes", "definitions"}``; an entry the data cannot give (one class only, no masks) is
-        None and ``notes`` says why.
+        None and ``notes`` says why. With ``return_curve`` also ``"pro_curve"``: ``(fpr, pro)``
+        as :func:`au_pro` returns it, or None with the AU-PRO (not JSON-able: pop it first).
 
     Raises:
         DataError: inconsistent input (lengths differ, non-finite scores or maps).
@@ -69,12 +72,17 @@ def image_metrics(
     out["image_f1_max"], out["image_f1_threshold"] = f1 if f1 is not None else (None, None)
     if masks is not None and maps is not None:
         out["pixel_auroc"] = _attempt("pixel_auroc", lambda: pixel_auroc(masks, maps), notes)
-        out["au_pro"] = _attempt("au_pro", lambda: au_pro(masks, maps, fpr_limit), notes)
+        pro = _attempt("au_pro", lambda: au_pro(masks, maps, fpr_limit, return_curve=True),
+                       notes)
+        out["au_pro"] = None if pro is None else pro[0]
+        curve = None if pro is None else (pro[1], pro[2])
     else:
-        out["pixel_auroc"] = out["au_pro"] = None
+        out["pixel_auroc"] = out["au_pro"] = curve = None
         notes.append("pixel metrics: not computed: no ground-truth masks")
     out["notes"] = notes
     out["definitions"] = definitions(fpr_limit=fpr_limit)
+    if return_curve:
+        out["pro_curve"] = curve
     return out
 
 

@@ -13,6 +13,8 @@ from torch.utils.data import Dataset, Subset
 
 from mmae import metrics as M
 from mmae.data.files import atomic_write_text
+from mmae.engine.device import eval_mode
+from mmae.engine.report_data import write_image_report
 from mmae.engine.run import Run
 from mmae.engine.tasks.base import Task, holdout
 from mmae.engine.tasks.image_report import save_test_grid
@@ -20,11 +22,13 @@ from mmae.errors import DataError
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, masks: list[np.ndarray] | None,
-             maps: list[np.ndarray] | None, fpr_limit: float) -> dict[str, Any]:
-    """``mmae.metrics.image_metrics`` without its definitions (recorded once per file)."""
-    m = M.image_metrics(labels, scores, masks, maps, fpr_limit=fpr_limit)
+             maps: list[np.ndarray] | None, fpr_limit: float
+             ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+    """``mmae.metrics.image_metrics`` without its definitions (recorded once per file), and the
+    PRO curve of its AU-PRO (None without one)."""
+    m = M.image_metrics(labels, scores, masks, maps, fpr_limit=fpr_limit, return_curve=True)
     m.pop("definitions")
-    return m
+    return m, m.pop("pro_curve")
 
 
 class ImageTask(Task):
@@ -66,6 +70,14 @@ class ImageTask(Task):
                  "method": "normal_percentile", "percentile": pct}
         return scores, {"pixel_normal": pixel}
 
+    def reconstruct(self, model: torch.nn.Module, ds: Any, device: torch.device,
+                    indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and reconstructions ``(N, S, S, C)`` in [0, 1] of a few test images."""
+        with eval_mode(model), torch.no_grad():
+            x = torch.stack([ds[i]["image"] for i in indices]).to(device)
+            rec = model(x).recon.float().clamp(0, 1).cpu().numpy()
+        return x.float().cpu().numpy().transpose(0, 2, 3, 1), rec.transpose(0, 2, 3, 1)
+
     def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         s = self.cfg.image_size
@@ -91,7 +103,8 @@ class ImageTask(Task):
             M.resize_map_to_mask(maps[i], masks[i].shape) for i in range(n)]
         result: dict[str, Any] = {"model": cfg.model, "run": str(run.path), "data": str(data),
                                   "num_images": n, "num_anomalous": int(labels.sum())}
-        result.update(_metrics(labels, scores, masks, eval_maps, cfg.fpr_limit))
+        overall, pro = _metrics(labels, scores, masks, eval_maps, cfg.fpr_limit)
+        result.update(overall)
         if masks is None:
             result["notes"].append("some anomalous images have no mask file")
         default, source = run.threshold()
@@ -107,7 +120,7 @@ class ImageTask(Task):
             per[d] = {"num_images": len(idx) - len(good)}
             per[d].update(_metrics(
                 labels[idx], scores[idx], None if masks is None else [masks[i] for i in idx],
-                None if eval_maps is None else [eval_maps[i] for i in idx], cfg.fpr_limit))
+                None if eval_maps is None else [eval_maps[i] for i in idx], cfg.fpr_limit)[0])
         result["per_defect"] = per
         result["definitions"] = {
             **M.definitions(fpr_limit=cfg.fpr_limit,
@@ -123,5 +136,10 @@ class ImageTask(Task):
             for i, r in enumerate(ds.records):
                 pred = "" if default is None else int(scores[i] >= default)
                 w.writerow([str(r.path), r.defect, int(r.label), f"{scores[i]:.6g}", pred])
-        save_test_grid(model, ds, device, maps, masks, labels, defects, out)
+        def reconstruct(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            return self.reconstruct(model, ds, device, idx)
+
+        save_test_grid(reconstruct, maps, masks, labels, defects, out)
+        write_image_report(out, run, cfg, result, ds.records, scores, maps, masks, eval_maps, pro,
+                           reconstruct)
         return result

@@ -17,6 +17,7 @@ from mmae.data.files import atomic_write_text
 from mmae.data.video import ClipDataset, VideoDataset
 from mmae.data.video.files import resize_gray
 from mmae.engine.device import eval_mode
+from mmae.engine.report_data import write_video_report
 from mmae.engine.run import Run
 from mmae.engine.tasks.base import Task, holdout
 from mmae.engine.tasks.video_report import write_curves
@@ -190,6 +191,7 @@ class VideoTask(Task):
         result["definitions"] = {**vm["definitions"], "clip_score": clip_score[cfg.clip_error]}
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-        write_curves(out, cfg.model, names, [f.scores for f in scored], labels,
-                     [f.kept for f in scored])
+        anomaly = write_curves(out, cfg.model, names, [f.scores for f in scored], labels,
+                               [f.kept for f in scored])
+        write_video_report(out, run, cfg, result, names, anomaly, labels)
         return result

@@ -12,8 +12,12 @@ from mmae.engine import plots
 
 
 def write_curves(out: Path, model: str, names: list[str], scores: list[np.ndarray],
-                 labels: list[np.ndarray], kept: list[np.ndarray]) -> None:
-    """``out/curves/<video>.csv|png`` (error, anomaly score, label per frame), ``curves.png``."""
+                 labels: list[np.ndarray], kept: list[np.ndarray]) -> list[np.ndarray]:
+    """``out/curves/<video>.csv|png`` (error, anomaly score, label per frame), ``curves.png``.
+
+    Returns:
+        Per video, the per-frame anomaly score (1 - regularity; NaN where not scored).
+    """
     curves = out / "curves"
     curves.mkdir(exist_ok=True)
     panels = []
@@ -35,3 +39,4 @@ def write_curves(out: Path, model: str, names: list[str], scores: list[np.ndarra
         plots.save_video_curve(curves / f"{name}.png", full, lab, f"{model}: {name}")
         panels.append((full, lab, f"{model}: {name}"))
     plots.save_video_curves(out / "curves.png", panels[:8])
+    return [full for full, _, _ in panels]
