@@ -197,8 +197,11 @@ def test_mmae_test_writes_a_self_contained_report(tested_run: Path) -> None:
     assert problems == []
     metrics = json.loads((tested_run / "test" / "metrics.json").read_text())
     assert f"<td>{metrics['au_pro']:.3f}</td>" in text
-    # 4 curves, 3 training panels, gallery: 6 normal and 6 anomalous images, k=4 per group
-    assert len(images) == 4 + 3 + 4 * (4 + 4 + 4)
+    # 4 curves; 5 training panels (loss parts, samples/s, zero rows, grad norms per module
+    # group, fuser weights); gallery: 6 normal and 6 anomalous images, k=4 per group
+    log = json.loads((tested_run / "train_log.jsonl").read_text().splitlines()[-1])
+    assert {"grad_norm", "fuser_weight", "zero_row_fraction", "samples_per_s"} <= set(log)
+    assert len(images) == 4 + 5 + 4 * (4 + 4 + 4)
     assert "PRO curve on [0, 0.3]" in text and "Worst false positives" in text
     # the threshold shown is the one predict uses (the run's default, not the test's F1 one)
     value, source = Run(tested_run).threshold()

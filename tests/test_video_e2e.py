@@ -33,7 +33,9 @@ def test_mmae3d_reaches_frame_auc(cli, tmp_path, synth_video):
     assert len(rows) == 100 and all(r["scored"] == "1" for r in rows)
     assert (run / "test" / "curves" / "Test001.png").is_file()
     report = (run / "test" / "report.html").read_text()
-    assert report.count("<img ") == 4 + 3  # a score curve per video, three training panels
+    # a score curve per video; training panels: loss parts, samples/s, zero rows, grad norms,
+    # fuser weights
+    assert report.count("<img ") == 4 + 5
     assert "<td>Test001</td><td>100</td><td>100</td>" in report
 
     # MemAE's centre rule: first 8 and last 7 frames of each video are not scored
