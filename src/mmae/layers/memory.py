@@ -39,6 +39,7 @@ See :func:`zero_row_fraction` to log it during training.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -66,6 +67,13 @@ class MemoryOutput(NamedTuple):
 def hard_shrink_relu(weights: Tensor, threshold: float, eps: float = 1e-12) -> Tensor:
     """MemAE's continuous hard shrinkage ``relu(w - lam) * w / (|w - lam| + eps)``."""
     return F.relu(weights - threshold) * weights / (torch.abs(weights - threshold) + eps)
+
+
+def float32_section(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which autocast is off on ``device`` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def address_weights(
@@ -169,7 +177,7 @@ class MemoryModule(nn.Module):
 
     def address(self, queries: Tensor) -> Tensor:
         """Float32 attention weights ``(Q, num_slots)`` of queries ``(Q, dim)``."""
-        with torch.autocast(device_type=queries.device.type, enabled=False):
+        with float32_section(queries.device):
             return address_weights(queries.float(), self.memory.float(), self.similarity,
                                    self.temperature, self.shrink_threshold)
 
@@ -179,7 +187,7 @@ class MemoryModule(nn.Module):
             raise ValueError(f"expected input (B, {self.dim}, ...), got {tuple(x.shape)}")
         channels_last = torch.movedim(x, 1, -1)
         weights = self.address(channels_last.reshape(-1, self.dim))
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with float32_section(x.device):
             read = weights @ self.memory.float()
         read = read.to(torch.promote_types(x.dtype, self.memory.dtype))
         lead = channels_last.shape[:-1]
