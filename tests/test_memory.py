@@ -234,3 +234,14 @@ def test_learned_temperature_is_a_trained_parameter() -> None:
     assert mem.temperature.item() == pytest.approx(MIN_TEMPERATURE)
     with pytest.raises(ValueError, match="learn_temperature"):
         MemoryModule(10, 8, 0.05, similarity="dot", learn_temperature=True)
+
+
+def test_cosine_cannot_pass_memae_video_threshold() -> None:
+    # Why the video models keep the dot product with MemAE's N=2000, lam=0.0025: at temperature 1
+    # a query equal to a slot, nearly orthogonal to the others, gets about e / (e + 1999) < lam.
+    torch.manual_seed(0)
+    mem = MemoryModule(2000, 256, 0.0025)
+    assert zero_row_fraction(mem(mem.memory.detach()[:16].clone()).attention) == 1.0
+    assert math.e / (math.e + 1999) < 0.0025
+    dot = MemoryModule(2000, 256, 0.0025, similarity="dot")
+    assert zero_row_fraction(dot(torch.randn(64, 256) * 3).attention) < 0.5
