@@ -8,6 +8,7 @@ from torch import nn
 
 from mmae.errors import ConfigError
 from mmae.layers import PixelShuffleND, UpBlock, build_fuser, resize
+from mmae.layers.hybrid import HybridMemory
 from mmae.models import ModelOutput, create_model, list_models
 from mmae.models.mmae import MMAE
 from mmae.models.registry import model_arguments
@@ -317,3 +318,18 @@ def test_design_setting_errors(kwargs: dict, option: str) -> None:
     with pytest.raises(ConfigError, match=option) as err:
         create_model("mmae", **{**SMALL_2D, "num_scales": 3, **kwargs})
     assert "\n" not in str(err.value)
+
+
+def test_hybrid_memory_layer() -> None:
+    torch.manual_seed(0)
+    layer = HybridMemory(8, (3, 3), 5, 0.2)
+    out = layer(torch.randn(2, 8, 3, 3))
+    assert out.output.shape == (2, 8, 3, 3)
+    assert [a.shape for a in out.attentions] == [(2, 5, 3, 3), (2, 5)]
+    # the read-out is the local read-out plus the mapped global read-out
+    x = torch.randn(2, 8, 3, 3)
+    local = layer.local_memory(x).output
+    glob = layer.from_global(layer.global_memory(layer.to_global(x)).output)
+    assert torch.allclose(layer(x).output, local + glob, atol=1e-6)
+    with pytest.raises(ValueError, match="expected input"):
+        layer(torch.randn(2, 8, 4, 4))
