@@ -24,12 +24,19 @@ def _model(init: str) -> nn.Module:
 
 def test_he_layers_and_slots() -> None:
     model = _model("he")
-    for layer in model.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            fan_in = layer.weight[0].numel()
-            expected = math.sqrt(2.0 / (1 + 0.2**2) / fan_in)
-            assert layer.weight.std().item() == pytest.approx(expected, rel=0.25)
-            assert torch.count_nonzero(layer.bias) == 0
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for layer in layers:
+        fan_in = layer.weight[0].numel()
+        expected = math.sqrt(2.0 / (1 + 0.2**2) / fan_in)
+        assert layer.weight.std().item() == pytest.approx(expected, rel=0.25)
+    output = [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert torch.equal(output.bias, torch.full_like(output.bias, 0.5))  # mid-grey output
+    assert all(torch.count_nonzero(m.bias) == 0 for m in layers if m is not output)
+    # video clips in [-1, 1]: the output bias is the middle, 0
+    clip = create_model("mmae3d", init="he", image_size=32, clip_length=8, temporal_depth=2,
+                        widths=(8, 8, 16, 16), memory_size=20, latent_dim=16, num_scales=2)
+    last = [m for m in clip.decoder.modules() if isinstance(m, nn.ConvTranspose3d)][-1]
+    assert torch.count_nonzero(last.bias) == 0
     for memory in model.memories:
         assert isinstance(memory, MemoryModule)
         assert memory.memory.abs().max() <= math.sqrt(3.0)

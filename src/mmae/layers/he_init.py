@@ -24,7 +24,10 @@ initialisation. ``he`` uses the initialisation derived for exactly such networks
 * every convolution, transposed convolution and linear weight: ``kaiming_normal_`` with slope
   0.2, fan-in mode (PyTorch's convention), every bias 0;
 * every memory slot ``U(-sqrt(3), sqrt(3))`` (unit variance per element, like the activations
-  the He initialisation preserves) instead of MemAE's ``U(+-1/sqrt(C))``.
+  the He initialisation preserves) instead of MemAE's ``U(+-1/sqrt(C))``;
+* the bias of the reconstruction's last layer at the middle of the input range (0.5 for images
+  in [0, 1], 0 for clips in [-1, 1]), so that training does not spend its first hundreds of
+  steps (at the paper's learning rate 1e-4) lifting the output from 0 to the image level.
 
 Addressing (eq. 4-9), losses and architecture are unchanged. Measured effect: see the
 ``init`` entry of :class:`mmae.models.mmae.MMAE`.
@@ -42,8 +45,16 @@ from mmae.layers.memory import MemoryModule
 _WEIGHTED = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
 
 
-def he_init(module: nn.Module) -> nn.Module:
-    """Re-initialise ``module`` in place by the ``he`` scheme (module docstring); returns it."""
+def he_init(module: nn.Module, output: nn.Module | None = None,
+            output_bias: float = 0.0) -> nn.Module:
+    """Re-initialise ``module`` in place by the ``he`` scheme (module docstring); returns it.
+
+    Args:
+        module: The model (or any part of it).
+        output: The sub-module that produces the reconstruction; its last convolution's bias
+            is set to ``output_bias``.
+        output_bias: Middle of the input range.
+    """
     for layer in module.modules():
         if isinstance(layer, _WEIGHTED):
             nn.init.kaiming_normal_(layer.weight, a=LEAKY_SLOPE, mode="fan_in",
@@ -53,4 +64,8 @@ def he_init(module: nn.Module) -> nn.Module:
         elif isinstance(layer, MemoryModule):
             bound = math.sqrt(3.0)
             nn.init.uniform_(layer.memory, -bound, bound)
+    if output is not None:
+        last = [m for m in output.modules() if isinstance(m, _WEIGHTED)][-1]
+        if last.bias is not None:
+            nn.init.constant_(last.bias, output_bias)
     return module

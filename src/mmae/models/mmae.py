@@ -194,7 +194,7 @@ class MMAE(nn.Module):
         self.decoder = Decoder(in_channels, plans[0], upsample, norm, vector_dim,
                                output_activation)
         if init == "he":
-            he_init(self)
+            he_init(self, self.decoder, 0.5 if dims == 2 else 0.0)
 
     @staticmethod
     def _latent_grid(image_size: int, channels: Sequence[int], depth: int | None) -> int:
