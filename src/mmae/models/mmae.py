@@ -78,10 +78,10 @@ class MMAE(nn.Module):
         clip_length: Frames per clip (``dims=3``).
         temporal_depth: Temporal stride-2 layers (``dims=3``; 3 turns 16 frames into 2).
         min_encoder_layers: Every encoder has at least this many conv layers (MemAE video: 4).
-        init: ``"default"`` (PyTorch's layers, MemAE's slots) or ``"he"`` (He initialisation
-            and unit-variance slots, :mod:`mmae.layers.he_init`). Paper settings at 256 px,
-            batch 4, mean |gradient| of the encoder weights at init: 1e-12 with ``default``,
-            see the ``he`` figures in :mod:`mmae.layers.he_init`.
+        init: ``"default"`` (PyTorch's layers, MemAE's slots) or ``"he"`` (He initialisation,
+            unit-variance slots, mid-range output bias: :mod:`mmae.layers.he_init`, which
+            also holds the measurements). With the paper's image settings and ``default`` the
+            encoders get a mean |gradient| of 1e-12 at init; with ``he`` 1e-7.
     """
 
     def __init__(
