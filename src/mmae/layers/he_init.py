@@ -30,9 +30,10 @@ initialisation. ``he`` uses the initialisation derived for exactly such networks
   steps (at the paper's learning rate 1e-4) lifting the output from 0 to the image level.
 
 Addressing (eq. 4-9), losses and architecture are unchanged. Measured with ``he`` (same
-settings): mean |gradient| of the encoder weights 1.0-1.2e-7 per scale (was 0.8-2.3e-12), at the
-memory input 1e-7 (was 3e-11), now above Adam's eps and of the order of the weight-decay term
-(2e-7); queries of two images differ (cosine 0.985) and the read-out varies between images.
+settings): mean |gradient| of the encoder weights 1.4-1.8e-7 per scale (was 0.8-2.3e-12), at
+the memory input 1.4-1.7e-7 (was 1.3-3.2e-11): above Adam's eps and of the order of the
+weight-decay term (2e-7); the read-out varies between images (std over the batch 0.03-0.04,
+was 1e-6-6e-4).
 At 64 px (paper settings otherwise, synthetic ``screw``, batch 16, lr 1e-4): after 250 steps the
 loss is 1.4x the mean-image baseline (was 3.3x with the default); the fuser's scale weights
 leave 1/K (0.194-0.204 after 300 steps; exactly 0.200 with the default).

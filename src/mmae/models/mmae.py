@@ -81,7 +81,7 @@ class MMAE(nn.Module):
         init: ``"default"`` (PyTorch's layers, MemAE's slots) or ``"he"`` (He initialisation,
             unit-variance slots, mid-range output bias: :mod:`mmae.layers.he_init`, which
             also holds the measurements). With the paper's image settings and ``default`` the
-            encoders get a mean |gradient| of 1e-12 at init; with ``he`` 1e-7.
+            encoders get a mean |gradient| of 1e-12 at init; with ``he`` 1.5e-7.
     """
 
     def __init__(
