@@ -8,6 +8,7 @@ from torch import nn
 
 from mmae.errors import ConfigError
 from mmae.layers import PixelShuffleND, UpBlock, build_fuser, resize
+from mmae.layers.hybrid import HybridMemory
 from mmae.models import ModelOutput, create_model, list_models
 from mmae.models.mmae import MMAE
 from mmae.models.registry import model_arguments
@@ -251,3 +252,84 @@ def test_resize_and_fuser_blocks() -> None:
     assert torch.allclose(mean, sum(feats) / 3)
     with pytest.raises(ValueError, match="fuser"):
         build_fuser("max", 8, 3, dims=2)
+
+
+@pytest.mark.parametrize("num_scales", [1, 3])
+def test_hybrid_latent_2d(num_scales: int) -> None:
+    model = _small("mmae", num_scales=num_scales, latent="hybrid", latent_dim=16)
+    out, losses = _train_step(model)
+    # two memories per scale: local (B, N, 4, 4) then global (B, N)
+    assert len(out.attentions) == 2 * num_scales
+    for local, glob in zip(out.attentions[::2], out.attentions[1::2], strict=True):
+        assert local.shape == (2, 10, 4, 4) and glob.shape == (2, 10)
+    assert out.extras["zero_row_fraction"].shape == (2 * num_scales,)
+    assert losses["entropy"] > 0
+    for path in model.memories:
+        assert path.local_memory.memory.grad.abs().sum() > 0
+        assert path.global_memory.memory.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    out = model(_input(model))
+    assert out.anomaly_map.shape == (2, 1, 64, 64) and out.pred_score.shape == (2,)
+
+
+def test_hybrid_latent_3d_and_without_memory() -> None:
+    model = _small("mmae3d", num_scales=2, latent="hybrid", latent_dim=16)
+    out, _ = _train_step(model)
+    assert [a.shape for a in out.attentions] == [(2, 20, 2, 2, 2), (2, 20)] * 2
+    ae = _small("ae", latent="hybrid", latent_dim=16)
+    out, losses = _train_step(ae)
+    assert out.attentions == () and torch.equal(losses["loss"], losses["mse"])
+    assert ae.memories[0].local_memory is None  # the two paths, no memory
+
+
+def test_learned_temperature_in_the_model() -> None:
+    model = _small("mmae", num_scales=2, latent="spatial", latent_dim=16,
+                   learn_temperature=True, temperature=0.5)
+    _train_step(model)
+    for memory in model.memories:
+        assert memory.temperature.item() == pytest.approx(0.5)
+        assert memory.log_temperature.grad is not None
+        assert memory.log_temperature.grad.abs() > 0
+    fixed = _small("mmae", num_scales=2, latent="spatial", latent_dim=16)
+    assert not any("temperature" in n for n, _ in fixed.named_parameters())
+
+
+@pytest.mark.parametrize("fuser", ["sk", "sum", "concat"])
+@pytest.mark.parametrize("latent", ["vector", "hybrid"])
+def test_fusers_with_every_latent(fuser: str, latent: str) -> None:
+    model = _small("mmae", num_scales=3, latent=latent, latent_dim=16, fuser=fuser)
+    out, _ = _train_step(model)
+    assert out.recon.shape == (2, 3, 64, 64)
+    assert ("scale_weights" in out.extras) == (fuser != "concat")
+
+
+@pytest.mark.parametrize(
+    "kwargs,option",
+    [
+        (dict(latent="both"), "latent"),
+        (dict(learn_temperature="learned"), "learn_temperature"),
+        (dict(learn_temperature=True, similarity="dot"), "learn_temperature"),
+        (dict(gamma=0.75, latent="hybrid"), "latent"),
+        (dict(fuser="max"), "fuser"),
+    ],
+)
+def test_design_setting_errors(kwargs: dict, option: str) -> None:
+    with pytest.raises(ConfigError, match=option) as err:
+        create_model("mmae", **{**SMALL_2D, "num_scales": 3, **kwargs})
+    assert "\n" not in str(err.value)
+
+
+def test_hybrid_memory_layer() -> None:
+    torch.manual_seed(0)
+    layer = HybridMemory(8, (3, 3), 5, 0.2)
+    out = layer(torch.randn(2, 8, 3, 3))
+    assert out.output.shape == (2, 8, 3, 3)
+    assert [a.shape for a in out.attentions] == [(2, 5, 3, 3), (2, 5)]
+    # the read-out is the local read-out plus the mapped global read-out
+    x = torch.randn(2, 8, 3, 3)
+    local = layer.local_memory(x).output
+    glob = layer.from_global(layer.global_memory(layer.to_global(x)).output)
+    assert torch.allclose(layer(x).output, local + glob, atol=1e-6)
+    with pytest.raises(ValueError, match="expected input"):
+        layer(torch.randn(2, 8, 4, 4))

@@ -39,6 +39,7 @@ See :func:`zero_row_fraction` to log it during training.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -47,14 +48,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 SIMILARITIES = ("cosine", "dot")
+MIN_TEMPERATURE = 0.01  # a learned temperature is clamped here (inverse temperature <= 100)
 
 
 class MemoryOutput(NamedTuple):
     """What :class:`MemoryModule` returns.
 
     Attributes:
-        output: Read-out ``w' M``, the input's shape ``(B, dim[, *spatial])``.
-        attention: Post-shrinkage, renormalised weights ``(B, num_slots[, *spatial])``.
+        output: Read-out ``w' M``, the input's shape ``(B, dim[, *spatial])``; float32 unless
+            both the input and the slots are in a lower precision.
+        attention: Post-shrinkage, renormalised weights ``(B, num_slots[, *spatial])``, float32.
     """
 
     output: Tensor
@@ -64,6 +67,44 @@ class MemoryOutput(NamedTuple):
 def hard_shrink_relu(weights: Tensor, threshold: float, eps: float = 1e-12) -> Tensor:
     """MemAE's continuous hard shrinkage ``relu(w - lam) * w / (|w - lam| + eps)``."""
     return F.relu(weights - threshold) * weights / (torch.abs(weights - threshold) + eps)
+
+
+def float32_section(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which autocast is off on ``device`` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def address_weights(
+    queries: Tensor,
+    memory: Tensor,
+    similarity: str,
+    temperature: Tensor | float,
+    shrink_threshold: float,
+) -> Tensor:
+    """Steps 1-4 of the module docstring in the dtype of the inputs (no precision guard).
+
+    Args:
+        queries: ``(Q, dim)``.
+        memory: Slots ``(N, dim)``.
+        similarity: ``"cosine"`` or ``"dot"``.
+        temperature: Divides the cosine similarity; ignored for ``"dot"``.
+        shrink_threshold: Hard-shrinkage lambda; ``0`` disables shrinkage and renormalisation.
+
+    Returns:
+        Attention weights ``(Q, N)``.
+    """
+    if similarity == "dot":
+        logits = queries @ memory.t()
+    else:
+        logits = F.normalize(queries, dim=1) @ F.normalize(memory, dim=1).t()
+        logits = logits / temperature
+    weights = F.softmax(logits, dim=1)
+    if shrink_threshold > 0:
+        weights = hard_shrink_relu(weights, shrink_threshold)
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return weights
 
 
 class MemoryModule(nn.Module):
@@ -76,9 +117,18 @@ class MemoryModule(nn.Module):
             renormalisation (as in MemAE's code). Typical values lie in ``[1/N, 3/N]``.
         similarity: ``"cosine"`` (papers) or ``"dot"`` (MemAE's released code).
         temperature: Divides the cosine similarity before the softmax; ignored for ``"dot"``.
+            With ``learn_temperature`` it is the initial value.
+        learn_temperature: Our addition beyond the papers (which use a fixed temperature 1):
+            the cosine temperature becomes the parameter ``log_temperature`` (its logarithm,
+            trained with the other weights, clamped at ``MIN_TEMPERATURE``). Cosine only.
 
     The slots are the parameter ``memory`` of shape ``(num_slots, dim)``, initialised
     ``U(-1/sqrt(dim), 1/sqrt(dim))`` and trained by the optimiser like any weight.
+
+    Precision: addressing, softmax, shrinkage, renormalisation and the read-out run in float32
+    with autocast disabled, whatever the surrounding autocast (bf16 rounds softmax weights of
+    about ``1/N`` right at the threshold ``lam ~ 1/N``: on the CPU, with 60 slots, it changed
+    the surviving slots per query from 29 to 27 and the read-out by 29% relative).
     """
 
     def __init__(
@@ -88,6 +138,7 @@ class MemoryModule(nn.Module):
         shrink_threshold: float,
         similarity: str = "cosine",
         temperature: float = 1.0,
+        learn_temperature: bool = False,
     ) -> None:
         super().__init__()
         if similarity not in SIMILARITIES:
@@ -98,12 +149,18 @@ class MemoryModule(nn.Module):
             raise ValueError(f"shrink_threshold must be >= 0, got {shrink_threshold}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if learn_temperature and similarity != "cosine":
+            raise ValueError(f"learn_temperature needs similarity='cosine', got {similarity!r}")
         self.num_slots = num_slots
         self.dim = dim
         self.shrink_threshold = float(shrink_threshold)
         self.similarity = similarity
-        self.temperature = float(temperature)
+        self.learn_temperature = bool(learn_temperature)
+        self._temperature = float(temperature)
         self.memory = nn.Parameter(torch.empty(num_slots, dim))
+        self.log_temperature: nn.Parameter | None = None
+        if self.learn_temperature:
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -111,18 +168,18 @@ class MemoryModule(nn.Module):
         bound = 1.0 / math.sqrt(self.dim)
         nn.init.uniform_(self.memory, -bound, bound)
 
+    @property
+    def temperature(self) -> Tensor | float:
+        """The cosine temperature: a float, or a 0-d float32 tensor when learned."""
+        if self.log_temperature is None:
+            return self._temperature
+        return self.log_temperature.float().exp().clamp_min(MIN_TEMPERATURE)
+
     def address(self, queries: Tensor) -> Tensor:
-        """Attention weights ``(Q, num_slots)`` of queries ``(Q, dim)`` after shrinkage."""
-        if self.similarity == "dot":
-            logits = queries @ self.memory.t()
-        else:
-            logits = F.normalize(queries, dim=1) @ F.normalize(self.memory, dim=1).t()
-            logits = logits / self.temperature
-        weights = F.softmax(logits, dim=1)
-        if self.shrink_threshold > 0:
-            weights = hard_shrink_relu(weights, self.shrink_threshold)
-            weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        return weights
+        """Float32 attention weights ``(Q, num_slots)`` of queries ``(Q, dim)``."""
+        with float32_section(queries.device):
+            return address_weights(queries.float(), self.memory.float(), self.similarity,
+                                   self.temperature, self.shrink_threshold)
 
     def forward(self, x: Tensor) -> MemoryOutput:
         """Read the memory with every query of ``x`` ``(B, dim)`` or ``(B, dim, *spatial)``."""
@@ -130,17 +187,20 @@ class MemoryModule(nn.Module):
             raise ValueError(f"expected input (B, {self.dim}, ...), got {tuple(x.shape)}")
         channels_last = torch.movedim(x, 1, -1)
         weights = self.address(channels_last.reshape(-1, self.dim))
-        read = weights @ self.memory
+        with float32_section(x.device):
+            read = weights @ self.memory.float()
+        read = read.to(torch.promote_types(x.dtype, self.memory.dtype))
         lead = channels_last.shape[:-1]
         output = torch.movedim(read.reshape(*lead, self.dim), -1, 1)
         attention = torch.movedim(weights.reshape(*lead, self.num_slots), -1, 1)
         return MemoryOutput(output, attention)
 
     def extra_repr(self) -> str:
+        temp = "learned" if self.learn_temperature else f"{self._temperature:g}"
         return (
             f"num_slots={self.num_slots}, dim={self.dim}, "
             f"shrink_threshold={self.shrink_threshold:g}, similarity={self.similarity!r}, "
-            f"temperature={self.temperature:g}"
+            f"temperature={temp}"
         )
 
 

@@ -11,6 +11,10 @@ Latents:
   (the paper's 1024); a memory slot is a whole vector; the decoder starts with a linear layer.
 * ``"spatial"``: per-location memory on a latent grid that every scale's encoder reaches (encoder i
   has fewer stride-2 layers); ``latent_dim`` is the grid's channel count (the last encoder width).
+* ``"hybrid"`` (our addition, not in the paper): the spatial latent grid read by a per-location
+  memory *and*, through a linear layer, by a global vector memory of size ``latent_dim``; the two
+  read-outs are summed (:mod:`mmae.layers.hybrid`). Each scale then has two memories (their
+  attentions are listed local, global per scale).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from torch import Tensor, nn
 
 from mmae.layers.blocks import resize
 from mmae.layers.fuser import FUSERS, build_fuser
+from mmae.layers.he_init import he_init
+from mmae.layers.hybrid import HybridMemory
 from mmae.layers.init import INIT_SCHEMES, init_weights
 from mmae.layers.memory import SIMILARITIES, MemoryModule, entropy_loss, zero_row_fraction
 from mmae.models.encoders import (
@@ -38,7 +44,7 @@ from mmae.models.encoders import (
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
 
-LATENTS = ("vector", "spatial")
+LATENTS = ("vector", "spatial", "hybrid")
 UPSAMPLING = ("shuffle", "transpose")
 
 
@@ -52,7 +58,7 @@ class MMAE(nn.Module):
         gamma: Resize factor between consecutive scales, in (0, 1).
         memory_size: Slots N per memory.
         latent_dim: Vector latent size (``"vector"``) or latent channels (``"spatial"``).
-        latent: ``"vector"`` or ``"spatial"``.
+        latent: ``"vector"``, ``"spatial"`` or ``"hybrid"`` (our addition).
         widths: Encoder widths of the full-resolution encoder, shallow to deep; the decoder
             mirrors them. Shorter encoders use the last entries.
         depth: Stride-2 layers of the full-resolution encoder (latent grid
@@ -61,7 +67,8 @@ class MMAE(nn.Module):
         shrink_threshold: Hard-shrinkage lambda; ``None`` means ``1 / memory_size``.
         similarity: ``"cosine"`` (papers) or ``"dot"`` (MemAE's code).
         temperature: Cosine temperature; 1 is the papers' formula (measurements of zero rows
-            for other values: ``mmae.layers.memory``).
+            for other values: ``mmae.layers.memory``). The initial value when learned.
+        learn_temperature: Our addition: learn each memory's cosine temperature (cosine only).
         entropy_weight: Weight of the attention entropy in the loss.
         fuser: ``"sk"``, ``"sum"``, ``"concat"`` or ``"none"`` (one scale only).
         norm: BatchNorm after every conv but the decoder's last.
@@ -71,9 +78,12 @@ class MMAE(nn.Module):
         clip_length: Frames per clip (``dims=3``).
         temporal_depth: Temporal stride-2 layers (``dims=3``; 3 turns 16 frames into 2).
         min_encoder_layers: Every encoder has at least this many conv layers (MemAE video: 4).
-        init: Weight initialisation: ``"default"`` (PyTorch's) or ``"memae"`` (MemAE's code:
-            conv weights N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0;
-            ``mmae.layers.init``).
+        init: Weight initialisation: ``"default"`` (PyTorch's layers, MemAE's slots),
+            ``"memae"`` (MemAE's code: conv weights N(0, 0.02), BatchNorm weights N(1, 0.02)
+            and biases 0; ``mmae.layers.init``) or ``"he"`` (He initialisation, unit-variance
+            slots, mid-range output bias: :mod:`mmae.layers.he_init`, which also holds the
+            measurements). With the paper's image settings and ``default`` the encoders get a
+            mean |gradient| of 1e-12 at init; with ``he`` 1.5e-7.
     """
 
     def __init__(
@@ -91,6 +101,7 @@ class MMAE(nn.Module):
         shrink_threshold: float | None = None,
         similarity: str = "cosine",
         temperature: float = 1.0,
+        learn_temperature: bool = False,
         entropy_weight: float = 0.0002,
         fuser: str = "sk",
         norm: bool = False,
@@ -127,6 +138,11 @@ class MMAE(nn.Module):
             raise ValueError(f"shrink_threshold must be >= 0, got {shrink_threshold!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if not isinstance(learn_temperature, bool):
+            raise ValueError(f"learn_temperature must be true or false, got {learn_temperature!r}")
+        if learn_temperature and similarity != "cosine":
+            raise ValueError(f"learn_temperature=true needs similarity='cosine', "
+                             f"got similarity={similarity!r}")
         if entropy_weight < 0:
             raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight!r}")
 
@@ -144,7 +160,7 @@ class MMAE(nn.Module):
 
         grid = latent_grid(image_size, channels, depth)
         time_size, time_grid = self._time_axis(dims, clip_length, temporal_depth)
-        if latent == "spatial":
+        if latent != "vector":
             channels = channels[:-1] + (latent_dim,)
         vector_dim = latent_dim if latent == "vector" else None
         plans = []
@@ -157,23 +173,32 @@ class MMAE(nn.Module):
                     f"px latent grid (raise image_size, lower num_scales or set depth)")
             plan = plan_encoder(time_size + (side, side), time_grid + (grid, grid), channels,
                                 min_encoder_layers)
-            if latent == "spatial" and plan.grid[-1] != grid:
+            if latent != "vector" and plan.grid[-1] != grid:
                 raise ValueError(
                     f"gamma={gamma}: scale {i + 1} ({side} px) cannot reach the {grid} px latent "
-                    f"grid by halving; latent='spatial' needs sizes grid * 2**n (e.g. gamma=0.5)")
+                    f"grid by halving; latent={latent!r} needs sizes grid * 2**n (e.g. "
+                    f"gamma=0.5)")
             plans.append(plan)
         self.plans = tuple(plans)
         self.scale_sizes = tuple(p.input_size for p in plans)
         self.encoders = nn.ModuleList(Encoder(in_channels, p, norm, vector_dim) for p in plans)
-        self.memories = nn.ModuleList(
-            MemoryModule(memory_size, latent_dim, shrink_threshold, similarity, temperature)
-            for _ in range(num_scales if use_memory else 0)
-        )
+        reading = (shrink_threshold, similarity, temperature, learn_temperature)
+        if latent == "hybrid":
+            self.memories = nn.ModuleList(
+                HybridMemory(latent_dim, plans[0].grid, memory_size, *reading, memory=use_memory)
+                for _ in range(num_scales))
+        else:
+            self.memories = nn.ModuleList(
+                MemoryModule(memory_size, latent_dim, *reading)
+                for _ in range(num_scales if use_memory else 0))
         fused_dims = 0 if latent == "vector" else dims
         self.fuser = build_fuser(fuser, latent_dim, num_scales, fused_dims)
         self.decoder = Decoder(in_channels, plans[0], upsample, norm, vector_dim,
                                output_activation)
-        init_weights(self, init)
+        if init == "he":
+            he_init(self, self.decoder, 0.5 if dims == 2 else 0.0)
+        else:
+            init_weights(self, init)
 
     @staticmethod
     def _time_axis(
@@ -198,6 +223,9 @@ class MMAE(nn.Module):
         """Per-scale queries and their de-anomalised read-outs (equal when without memory)."""
         pairs = zip(self.encoders, self.scale_sizes, strict=True)
         queries = [enc(resize(x, size)) for enc, size in pairs]
+        if self.latent == "hybrid":
+            hybrid = [path(q) for path, q in zip(self.memories, queries, strict=True)]
+            return [h.output for h in hybrid], [a for h in hybrid for a in h.attentions]
         if not self.use_memory:
             return queries, []
         reads = [memory(q) for memory, q in zip(self.memories, queries, strict=True)]

@@ -9,6 +9,14 @@ weight 0.0002. Input: grayscale clips ``(B, 1, 16, H, W)`` in [-1, 1].
 ``mmae3d`` keeps that configuration with K=4 scales (frames resized by 0.5 ** (i - 1)); each
 scale's encoder keeps 4 layers and moves its spatial halvings so that every scale reaches the
 same 2x16x16 latent grid, with one memory per scale and the selective-kernel fuser.
+
+Similarity: the image models address by cosine (the MMAE paper's eq. 4, temperature 1), these
+video models by the dot product of MemAE's released code, on purpose. With MemAE's video memory
+(N=2000, lambda=0.0025) a cosine softmax at temperature 1 does not reach the threshold: a query
+equal to one slot and orthogonal to the others (as random slots in 256 dimensions nearly are)
+gets ``e / (e + 1999) = 0.0014`` (measured at init: every row zeroed), so the read-out is zero.
+The ``cpu`` and ``bench-cpu`` presets use cosine for video too, with N=100 and ``lambda = 1/N``
+as for images, which keeps the two kinds consistent there.
 """
 
 from __future__ import annotations
