@@ -79,7 +79,7 @@ def test_default_init_is_pytorch_init() -> None:
 
 def test_bad_init_value() -> None:
     """The layer function and the model raise ValueError; ``create_model`` a ConfigError."""
-    with pytest.raises(ConfigError, match=r"^model 'memae3d': init='xavier'.*default, memae$") \
+    with pytest.raises(ConfigError, match=r"^model 'memae3d': init='xavier'.*default, memae, he$") \
             as err:
         create_model("memae3d", init="xavier", **SMALL_3D)
     assert "\n" not in str(err.value)
