@@ -206,3 +206,40 @@ def test_video_run_returns_per_frame_scores_of_mmae_predict(tmp_path):
     for s, a, row in zip(body["scores"], body["anomalous"], rows):
         assert s == pytest.approx(float(row["score"]), rel=1e-6)
         assert int(a) == int(row["anomalous"])
+
+
+@pytest.mark.slow
+def test_video_run_serve_honours_threshold_rule_f1(tmp_path, monkeypatch):
+    import uvicorn
+
+    from mmae.data.synth_video import generate_synthetic_video
+
+    data = generate_synthetic_video(tmp_path / "data", seed=0, num_train=1, num_test=2,
+                                    train_frames=30, test_frames=40)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--model", "ae3d", "--out", str(run),
+                 "--set", "epochs=1", "--quiet"]) == 0
+    assert main(["test", "--run", str(run), "--quiet"]) == 0  # stores the frame-level f1
+    f1 = Inferencer.load(run, threshold_rule="f1").threshold
+    assert f1 is not None and f1 != Inferencer.load(run).threshold
+    video = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (32, 32))
+    for f in sorted((data / "Test" / "Test001").iterdir()):
+        w.write(cv2.resize(cv2.imread(str(f)), (32, 32)))
+    w.release()
+    assert main(["predict", "--run", str(run), str(video), "--out", str(tmp_path / "p"),
+                 "--quiet", "--threshold-rule", "f1"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "p" / "frames.csv", newline="")))
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    assert main(["serve", "--run", str(run), "--quiet", "--threshold-rule", "f1"]) == 0
+    with TestClient(served["app"]) as client:
+        health = client.get("/health").json()
+        body = client.post("/predict", files={"file": ("clip.mp4", video.read_bytes(),
+                                                        "video/mp4")}).json()
+    assert health["threshold"] == body["threshold"] == f1
+    assert health["threshold_source"] == "f1"
+    assert len(body["scores"]) == len(rows) == 40
+    for s, a, row in zip(body["scores"], body["anomalous"], rows):
+        assert s == pytest.approx(float(row["score"]), rel=1e-6)
+        assert int(a) == int(row["anomalous"]) == int(s >= f1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import tracemalloc
@@ -85,6 +86,46 @@ def test_predict_frames_equal_test_curves(video_run, tmp_path, rule):
         expected = [False] * 50 if rule == "mean" else [True] * 8 + [False] * 35 + [True] * 7
         assert unscored == expected
         assert (out / "plots" / f"{video}.png").stat().st_size > 0
+
+
+def _f1(labels: np.ndarray, pred: np.ndarray) -> float:
+    tp = int((pred & (labels == 1)).sum())
+    return 2 * tp / (int(pred.sum()) + int(labels.sum()))
+
+
+@pytest.mark.slow
+def test_threshold_rule_f1_after_mmae_test(video_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(video_run[0], run)
+    path = run / "thresholds.json"  # as trained (another test may have run `mmae test` on it)
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items()
+                                if k != "f1"}))
+    tests = [str(video_run[1] / "Test" / "Test001"), str(video_run[1] / "Test" / "Test002")]
+    pred = ["predict", "--run", str(run), *tests, "--quiet", "--threshold-rule", "f1"]
+    assert main([*pred, "--out", str(tmp_path / "before")]) == 2  # no f1 threshold yet
+    assert main(["test", "--run", str(run), "--out", str(tmp_path / "test"), "--quiet"]) == 0
+    stored = json.loads((run / "thresholds.json").read_text())
+    assert stored["default"] == "normal"  # mmae test never changes the default
+    f1 = stored["f1"]["value"]
+    assert Inferencer.load(run).threshold == stored["normal"]["value"] != f1
+    assert Inferencer.load(run, threshold_rule="f1").threshold == f1
+    # F1-max over the scored test frames, by brute force over every candidate threshold
+    rows = [r for v in ("Test001", "Test002")
+            for r in csv.DictReader(open(tmp_path / "test" / "curves" / f"{v}.csv"))
+            if r["scored"] == "1"]
+    err = np.array([float(r["error"]) for r in rows])
+    lab = np.array([int(r["label"]) for r in rows])
+    assert 0 < lab.sum() < lab.size
+    best = max(_f1(lab, err >= t) for t in err)
+    assert _f1(lab, err >= f1) == pytest.approx(best, abs=1e-12)
+    assert json.loads((tmp_path / "test" / "metrics.json").read_text())[
+        "frame_threshold"]["value"] == f1
+    assert main([*pred, "--out", str(tmp_path / "after")]) == 0
+    out = list(csv.DictReader(open(tmp_path / "after" / "frames.csv", newline="")))
+    assert len(out) == 100
+    for r in out:
+        assert r["anomalous"] == str(int(float(r["score"]) >= f1))
+    assert any(r["anomalous"] == "1" for r in out) and any(r["anomalous"] == "0" for r in out)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mmae import metrics as M
 from mmae.data import open_dataset
 from mmae.engine.config import RunConfig
 from mmae.engine.device import eval_mode
@@ -117,6 +118,23 @@ class Task(ABC):
                  "default": DEFAULT_RULE, **extra}
         run.save_thresholds(entry)
         return entry
+
+    def store_f1_threshold(self, run: Run, labels: np.ndarray, scores: np.ndarray,
+                           data: Path) -> dict[str, Any] | None:
+        """Store the ``f1`` threshold (F1-max on labelled test scores) for reference.
+
+        It is never the run's default; ``mmae predict --threshold-rule f1`` uses it. Nothing is
+        stored when the labels hold only one class (no F1-max).
+
+        Returns:
+            The threshold entry, or None when none was stored.
+        """
+        y = np.asarray(labels, dtype=np.int64)
+        if not 0 < y.sum() < y.size:
+            return None
+        t = M.threshold_from_validation(y, scores, self.cfg.threshold_percentile).as_dict()
+        run.save_thresholds({"f1": {**t, "data": str(data)}})
+        return t
 
     def fit_batches(self, dataset: Dataset, batch_size: int) -> Iterator[torch.Tensor]:
         """The training inputs in order, batched (for models fitted without an optimiser)."""

@@ -109,10 +109,9 @@ class ImageTask(Task):
             result["notes"].append("some anomalous images have no mask file")
         default, source = run.threshold()
         result["default_threshold"] = {"value": default, "rule": source}
-        if 0 < labels.sum() < n:  # F1-max for reference; predict keeps the default
-            t = M.threshold_from_validation(labels, scores, cfg.threshold_percentile)
-            result["image_threshold"] = t.as_dict()
-            run.save_thresholds({"f1": {**t.as_dict(), "data": str(data)}})
+        f1 = self.store_f1_threshold(run, labels, scores, data)
+        if f1 is not None:
+            result["image_threshold"] = f1
         per: dict[str, Any] = {}
         good = [i for i in range(n) if labels[i] == 0]
         for d in sorted(set(defects) - {"good"}):

@@ -186,6 +186,10 @@ class VideoTask(Task):
         result["alignment_rule"] = cfg.frame_rule
         default, source = run.threshold()
         result["default_threshold"] = {"value": default, "rule": source}
+        f1 = self.store_f1_threshold(run, np.concatenate([np.zeros(0), *lb]),
+                                     np.concatenate([np.zeros(0), *sc]), data)
+        if f1 is not None:
+            result["frame_threshold"] = f1
         clip_score = {"squared": "mean squared error over the clip",
                       "l2norm": "mean over T*H*W of the per-pixel l2 norm of the residual"}
         result["definitions"] = {**vm["definitions"], "clip_score": clip_score[cfg.clip_error]}
