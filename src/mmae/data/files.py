@@ -1,4 +1,4 @@
-"""Shared file helpers: junk-file names, the atomic writer and the ``.npy`` decode cache.
+"""Shared file helpers: junk-file names, the atomic writer, ``.npy`` files and the decode cache.
 
 Every data folder reader and every writer of run files uses these, so the rules are the same
 everywhere: junk is hidden files, macOS AppleDouble files (``._x``), editor backups (``x~``) and
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from mmae.errors import DataError
 
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx"})
 
@@ -79,3 +81,11 @@ def load_npy(path: str | os.PathLike[str], mmap: bool = False) -> np.ndarray | N
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
+
+
+def read_npy(path: str | os.PathLike[str], mmap: bool = False) -> np.ndarray:
+    """A dataset's ``.npy`` file (no pickles); DataError naming the file on any failure."""
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: unreadable .npy file ({exc})") from None

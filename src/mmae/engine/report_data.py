@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from mmae import __version__
 from mmae import metrics as M
+from mmae._version import __version__
 from mmae.engine import checkpoint as ck
 from mmae.errors import DataError
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmae.data.files import read_npy
 from mmae.data.video.avenue import load_volume_masks
 from mmae.data.video.files import read_gray, stack_frames
 from mmae.data.video.records import VideoRecord
-from mmae.data.video.shanghaitech import load_npy
 from mmae.errors import DataError
 
 
@@ -21,7 +21,7 @@ def load_masks(record: VideoRecord) -> np.ndarray | None:
     elif record.mask_kind == "volLabel_mat":
         masks = load_volume_masks(record.mask_path)
     elif record.mask_kind == "npy":
-        raw = load_npy(record.mask_path)
+        raw = read_npy(record.mask_path)
         if raw.ndim != 3:
             raise DataError(f"{record.mask_path}: expected (T, H, W) masks, got shape {raw.shape}")
         masks = raw > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmae.data.files import read_npy
 from mmae.data.video.files import (
     VIDEO_EXTENSIONS,
     find_child,
@@ -40,14 +41,6 @@ def detect(root: Path) -> bool:
     return _sub(root, "training", "videos") is not None or (
         _sub(root, "testing", "test_frame_mask") is not None
     )
-
-
-def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
-    """``np.load`` without pickles; DataError naming the file on any failure."""
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: unreadable .npy file ({exc})") from None
 
 
 def _train(root: Path) -> list[VideoRecord]:
@@ -94,7 +87,7 @@ def scan(root: Path, split: str, label_source: str | None = None) -> SplitScan:
         label_file = labels_dir / f"{d.name}.npy"
         if not label_file.is_file():
             raise DataError(f"{label_file}: missing frame labels for test video {d.name}")
-        raw = load_npy(label_file)
+        raw = read_npy(label_file)
         if raw.ndim != 1 or not (raw.dtype == bool or np.issubdtype(raw.dtype, np.number)):
             raise DataError(f"{label_file}: expected a 1-D numeric array, got {raw.dtype} "
                             f"{raw.shape}")
