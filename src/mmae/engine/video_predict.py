@@ -22,16 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from mmae.data.video.files import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
+    iter_video_frames,
     list_files,
     list_frame_files,
     read_gray,
+    video_properties,
 )
 from mmae.engine import plots
 from mmae.engine.inference import Inferencer
@@ -54,23 +55,13 @@ class VideoSource:
         """Frames announced (container header or file count); None if unknown."""
         if self.is_folder:
             return len(list_frame_files(self.path))
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            n = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT))) if cap.isOpened() else 0
-        finally:
-            cap.release()
-        return n or None
+        props = video_properties(self.path)
+        return props[0] if props is not None and props[0] > 0 else None
 
     def fps(self) -> float:
         """Frames per second of a video file (25 for folders or when unknown)."""
-        if self.is_folder:
-            return 25.0
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
-        finally:
-            cap.release()
-        return fps if fps > 0 else 25.0
+        props = None if self.is_folder else video_properties(self.path)
+        return props[1] if props is not None and props[1] > 0 else 25.0
 
     def frames(self) -> Iterator[np.ndarray]:
         """Frames in order, one at a time: uint8 RGB HxWx3 (files) or gray HxW (folders)."""
@@ -78,21 +69,7 @@ class VideoSource:
             for f in list_frame_files(self.path):
                 yield read_gray(f)
             return
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise DataError(f"{self.path}: unreadable video (OpenCV cannot open it)")
-            got = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-                got += 1
-                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
-        finally:
-            cap.release()
-        if got == 0:
-            raise DataError(f"{self.path}: unreadable video (no frame could be decoded)")
+        yield from iter_video_frames(self.path)
 
 
 def collect_videos(inputs: list[Path]) -> list[VideoSource]:

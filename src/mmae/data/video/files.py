@@ -9,6 +9,7 @@ from a file name beyond sorting.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -90,6 +91,18 @@ def resize_gray(frame: np.ndarray, frame_size: tuple[int, int] | None) -> np.nda
     return cv2.resize(frame, (int(w), int(h)), interpolation=interp)
 
 
+def video_properties(path: Path) -> tuple[int, float] | None:
+    """``(frame count, frames per second)`` a video container announces (0 where it gives
+    none), or None when OpenCV cannot open the file. Cheap: nothing is decoded."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        return int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT))), float(cap.get(cv2.CAP_PROP_FPS))
+    finally:
+        cap.release()
+
+
 def video_header_count(path: Path) -> int:
     """Frame count announced by a video container (cheap; verified when the video is decoded).
 
@@ -97,16 +110,41 @@ def video_header_count(path: Path) -> int:
     codecs or damaged files, so loaders use it only for describing and for a first consistency
     check; the decoded frame count is always the final word.
     """
+    props = video_properties(path)
+    if props is None:
+        raise DataError(f"{path}: unreadable video (OpenCV cannot open it)")
+    if props[0] <= 0:
+        raise DataError(f"{path}: unreadable video (no frame count in the container)")
+    return props[0]
+
+
+def iter_video_frames(path: Path, gray: bool = False) -> Iterator[np.ndarray]:
+    """The frames of a video file in order, decoded one at a time (bounded memory).
+
+    Args:
+        path: A file OpenCV decodes.
+        gray: uint8 ``(H, W)`` grayscale frames; else uint8 RGB ``(H, W, 3)``.
+
+    Raises:
+        DataError: the file cannot be opened or holds no frame.
+    """
     cap = cv2.VideoCapture(str(path))
+    got = 0
     try:
         if not cap.isOpened():
             raise DataError(f"{path}: unreadable video (OpenCV cannot open it)")
-        count = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            got += 1
+            if frame.ndim == 3:
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if gray else cv2.COLOR_BGR2RGB)
+            yield frame
     finally:
         cap.release()
-    if count <= 0:
-        raise DataError(f"{path}: unreadable video (no frame count in the container)")
-    return count
+    if got == 0:
+        raise DataError(f"{path}: unreadable video (no frame could be decoded)")
 
 
 def count_video_frames(path: Path) -> int:
@@ -134,23 +172,10 @@ def decode_video(path: Path, frame_size: tuple[int, int] | None = None) -> np.nd
     """
     if not path.is_file():
         raise DataError(f"{path}: video file does not exist")
-    cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
-    try:
-        if not cap.isOpened():
-            raise DataError(f"{path}: unreadable video (OpenCV cannot open it)")
-        announced = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-        while True:
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                break
-            if frame.ndim == 3:
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            frames.append(resize_gray(np.ascontiguousarray(frame, dtype=np.uint8), frame_size))
-    finally:
-        cap.release()
-    if not frames:
-        raise DataError(f"{path}: unreadable video (no frame could be decoded)")
+    props = video_properties(path)
+    announced = props[0] if props is not None else 0
+    frames = [resize_gray(np.ascontiguousarray(f, dtype=np.uint8), frame_size)
+              for f in iter_video_frames(path, gray=True)]
     if announced > 0 and len(frames) < announced:
         raise DataError(
             f"{path}: truncated or corrupt video (decoded {len(frames)} of {announced} frames)"
