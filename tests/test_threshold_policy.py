@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import write_tiny_mvtec
 
+from mmae.data.synth_video import generate_synthetic_video
+from mmae.engine.config import RunConfig
+from mmae.engine.tasks import get_task
 from mmae.engine.tasks.base import holdout
 from mmae.engine.thresholds import choose_threshold, normal_threshold
 from mmae.errors import ConfigError
@@ -19,6 +23,27 @@ def test_holdout_split():
     assert holdout(3, 0.1, seed=0).size == 0  # tiny folders keep every image for training
     assert holdout(50, 0.0, seed=0).size == 0
     assert holdout(5, 0.9, seed=0).size == 4  # always leaves one image to train on
+
+
+def test_task_split_holds_out_images_or_whole_videos(tmp_path):
+    image = get_task(RunConfig(model="ae", data=str(write_tiny_mvtec(tmp_path / "img")),
+                               image_size=32))
+    ds = image.open("train", progress=False)
+    train, val = image.split(ds)
+    expected = holdout(len(ds), 0.1, seed=0)
+    assert list(val.indices) == expected.tolist() and len(train) + len(val) == len(ds) == 12
+    assert set(train.indices).isdisjoint(val.indices)
+    data = generate_synthetic_video(tmp_path / "vid", seed=0, num_train=3, num_test=1,
+                                    train_frames=20, test_frames=20)
+    video = get_task(RunConfig(model="ae3d", kind="video", data=str(data), image_size=32))
+    vds = video.open("train", progress=False)
+    train, val = video.split(vds)
+    held = holdout(3, 0.1, seed=0, minimum=2).tolist()
+    assert [v.name for v in val.videos] == [vds.videos[i].name for i in held]
+    assert sorted(v.name for v in train.videos + val.videos) == sorted(v.name for v in vds.videos)
+    one = video.open("train", progress=False)
+    one.videos = one.videos[:1]  # a single training video is never held out
+    assert video.split(one) == (one, None)
 
 
 def test_normal_threshold_states_its_false_positive_rate():

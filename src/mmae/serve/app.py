@@ -16,9 +16,9 @@ import io
 import math
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +80,25 @@ async def _read_upload(request: Request, max_bytes: int, accepted: str) -> tuple
     return name, data
 
 
-def _saved(data: bytes, name: str, folder: str) -> Path:
+@contextmanager
+def _as_file(data: bytes, name: str) -> Iterator[Path]:
+    """The upload as a temporary file named like it; a DataError raised while it is read
+    becomes a 400 naming the upload (not the temporary file)."""
     suffix = Path(name).suffix.lower()[:8] if Path(name).suffix.isascii() else ""
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=folder)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return Path(tmp)
+    with tempfile.TemporaryDirectory() as folder:
+        fd, tmp = tempfile.mkstemp(suffix=suffix, dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            yield Path(tmp)
+        except DataError as exc:
+            raise UploadError(400, str(exc).replace(tmp, name)) from None
 
 
 def _decode_image(data: bytes, name: str, channels: int) -> np.ndarray:
     """Decode exactly as ``mmae predict`` reads a file (``read_image``)."""
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = _saved(data, name, folder)
-        try:
-            return read_image(tmp, channels)
-        except DataError as exc:
-            raise UploadError(400, str(exc).replace(str(tmp), name)) from None
+    with _as_file(data, name) as path:
+        return read_image(path, channels)
 
 
 def _heatmap_png(image: np.ndarray, m: np.ndarray) -> str:
@@ -106,12 +109,8 @@ def _heatmap_png(image: np.ndarray, m: np.ndarray) -> str:
 
 
 def _score_video(inferencer: Inferencer, data: bytes, name: str) -> list[float]:
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = _saved(data, name, folder)
-        try:
-            return [s for _, s in inferencer.predict_frames(VideoSource(name, tmp, False).frames())]
-        except DataError as exc:
-            raise UploadError(400, str(exc).replace(str(tmp), name)) from None
+    with _as_file(data, name) as path:
+        return [s for _, s in inferencer.predict_frames(VideoSource(name, path, False).frames())]
 
 
 def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_batch: int = 16,

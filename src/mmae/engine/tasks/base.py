@@ -51,6 +51,7 @@ class Task(ABC):
     kind: ClassVar[str]
     input_name: ClassVar[str]  # the input's name in batches and in the ONNX graph
     metric_keys: ClassVar[tuple[str, ...]]  # headline metrics of ``mmae test``
+    holdout_minimum: ClassVar[int] = 4  # fewer training items than this: no validation split
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -71,9 +72,18 @@ class Task(ABC):
     def channels(self, dataset: Any) -> int:
         """Input channels the dataset yields."""
 
-    @abstractmethod
     def split(self, dataset: Any) -> tuple[Any, Any | None]:
-        """``(training part, validation part or None)`` of the training data."""
+        """``(training part, validation part or None)`` of the training data (:func:`holdout`
+        over the dataset's items: images, or whole videos)."""
+        val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed, self.holdout_minimum)
+        if val.size == 0:
+            return dataset, None
+        keep = np.setdiff1d(np.arange(len(dataset)), val)
+        return self.subset(dataset, keep.tolist()), self.subset(dataset, val.tolist())
+
+    @abstractmethod
+    def subset(self, dataset: Any, indices: list[int]) -> Any:
+        """The items ``indices`` of a training dataset, as a dataset."""
 
     @abstractmethod
     def training_set(self, part: Any) -> Dataset:

@@ -16,7 +16,7 @@ from mmae.data.files import atomic_write_text
 from mmae.engine.device import eval_mode
 from mmae.engine.report_data import write_image_report
 from mmae.engine.run import Run
-from mmae.engine.tasks.base import Task, holdout
+from mmae.engine.tasks.base import Task
 from mmae.engine.tasks.image_report import save_test_grid
 from mmae.errors import DataError
 
@@ -41,12 +41,8 @@ class ImageTask(Task):
     def channels(self, dataset: Any) -> int:
         return int(dataset.channels)
 
-    def split(self, dataset: Any) -> tuple[Dataset, Dataset | None]:
-        val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed)
-        if val.size == 0:
-            return dataset, None
-        keep = np.setdiff1d(np.arange(len(dataset)), val)
-        return Subset(dataset, keep.tolist()), Subset(dataset, val.tolist())
+    def subset(self, dataset: Any, indices: list[int]) -> Dataset:
+        return Subset(dataset, indices)
 
     def training_set(self, part: Any) -> Dataset:
         return part

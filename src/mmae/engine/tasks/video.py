@@ -19,15 +19,9 @@ from mmae.data.video.files import resize_gray
 from mmae.engine.device import eval_mode
 from mmae.engine.report_data import write_video_report
 from mmae.engine.run import Run
-from mmae.engine.tasks.base import Task, holdout
+from mmae.engine.tasks.base import Task
 from mmae.engine.tasks.video_report import write_curves
 from mmae.errors import DataError
-
-
-def _subset(vds: VideoDataset, idx: Iterable[int]) -> VideoDataset:
-    """The videos ``idx`` of a split as a dataset of their own."""
-    return VideoDataset(vds.root, vds.split, vds.layout, vds.label_source,
-                        [vds.videos[i] for i in idx], vds.frame_size, vds.cache_dir)
 
 
 def to_gray_frame(frame: np.ndarray, size: int) -> np.ndarray:
@@ -59,16 +53,15 @@ class VideoTask(Task):
     kind = "video"
     input_name = "clip"
     metric_keys = ("frame_auc_micro", "frame_auc_macro")
+    holdout_minimum = 2  # whole videos are held out
 
     def channels(self, dataset: Any) -> int:
         return 1
 
-    def split(self, dataset: Any) -> tuple[VideoDataset, VideoDataset | None]:
-        val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed, minimum=2)
-        if val.size == 0:
-            return dataset, None
-        keep = np.setdiff1d(np.arange(len(dataset)), val)
-        return _subset(dataset, keep.tolist()), _subset(dataset, val.tolist())
+    def subset(self, dataset: Any, indices: list[int]) -> VideoDataset:
+        return VideoDataset(dataset.root, dataset.split, dataset.layout, dataset.label_source,
+                            [dataset.videos[i] for i in indices], dataset.frame_size,
+                            dataset.cache_dir)
 
     def clips(self, vds: VideoDataset, train: bool) -> ClipDataset:
         """Clip view of a video split (training: ``clip_stride``; scoring: every frame covered)."""
