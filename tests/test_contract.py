@@ -1,7 +1,8 @@
 """Every registered model honours the contract: it builds from the cpu preset, trains one epoch,
-exports to ONNX, and gives the same scores through `mmae test`, `mmae predict` (images) or
-``Inferencer.predict_frames`` (video), the Detector (images) and onnxruntime; the default
-threshold is the same in predict, the Detector and the ONNX metadata."""
+exports to ONNX, and gives the same scores through `mmae test`, `mmae predict` (image files, or
+the frames of a video), ``Inferencer.predict_frames`` (video), the Detector (images) and
+onnxruntime (scores, and the post-processed image maps); the default threshold is the same in
+predict, the Detector and the ONNX metadata."""
 
 from __future__ import annotations
 
@@ -65,9 +66,13 @@ def _check_image(cli, tmp_path, run, data):
     inf = Inferencer.load(run)
     from mmae.data.image_io import read_image
 
-    x = inf.image_batch([read_image(p, inf.config.channels) for p in paths]).numpy()
-    got = sess.run(["pred_score"], {"image": x})[0]
-    np.testing.assert_allclose(got, predicted, rtol=RTOL, atol=1e-7)
+    images = [read_image(p, inf.config.channels) for p in paths]
+    x = inf.image_batch(images).numpy()
+    got_map, got = sess.run(["anomaly_map", "pred_score"], {"image": x})
+    np.testing.assert_allclose(got, predicted, rtol=RTOL)
+    maps = inf.predict_images(images).maps
+    # relative to the map's range: pixels near zero carry the float32 rounding of the larger ones
+    np.testing.assert_allclose(got_map, maps, rtol=RTOL, atol=RTOL * float(maps.max()))
     threshold = float(rows[0]["threshold"])
     assert det.threshold_ == threshold == float(meta["threshold"])
 
@@ -85,6 +90,14 @@ def _check_video(cli, tmp_path, run, data):
     s = np.array([v for _, v in streamed])
     np.testing.assert_array_equal(np.isnan(s), np.isnan(tested))
     np.testing.assert_allclose(s[~np.isnan(s)], tested[~np.isnan(tested)], rtol=RTOL)
+    code, _, err = cli("predict", "--run", run, data / "Test" / name, "--out", tmp_path / "p",
+                       "--quiet")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "p" / "frames.csv")))
+    assert [int(r["frame"]) for r in rows] == list(range(len(frames)))
+    predicted = np.array([float(r["score"]) for r in rows])
+    np.testing.assert_array_equal(np.isnan(predicted), np.isnan(tested))
+    np.testing.assert_allclose(predicted[~np.isnan(s)], tested[~np.isnan(tested)], rtol=RTOL)
     sess, meta = _onnx(tmp_path / "m.onnx")
     vds = inf.task.open("test")
     clips = ClipDataset(vds, cfg.clip_length, cfg.test_clip_stride, cover_end=True)
