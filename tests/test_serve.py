@@ -232,7 +232,9 @@ def test_video_run_serve_honours_threshold_rule_f1(tmp_path, monkeypatch):
     rows = list(csv.DictReader(open(tmp_path / "p" / "frames.csv", newline="")))
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
-    assert main(["serve", "--run", str(run), "--quiet", "--threshold-rule", "f1"]) == 0
+    assert main(["serve", "--run", str(run), "--host", "0.0.0.0", "--port", "8123", "--quiet",
+                 "--threshold-rule", "f1"]) == 0
+    assert served["host"] == "0.0.0.0" and served["port"] == 8123
     with TestClient(served["app"]) as client:
         health = client.get("/health").json()
         body = client.post("/predict", files={"file": ("clip.mp4", video.read_bytes(),

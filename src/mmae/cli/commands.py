@@ -54,15 +54,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     """``mmae test``."""
     from mmae.engine.evaluate import run_test
-    from mmae.engine.report import format_metrics
+    from mmae.engine.tasks import get_task
 
     run = Path(args.run)
-    Run(run).config()  # clear error before anything else
+    task = get_task(Run(run).config())  # clear error before anything else
     with ck.output_folder(Path(args.out) if args.out else run / "test", args.overwrite,
                           "output folder") as out:
         metrics = run_test(run, Path(args.data) if args.data else None, out,
                            progress=not args.quiet, overrides=parse_set(args.sets))
-    print(format_metrics(metrics))
+    print(task.format_metrics(metrics))
     print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -121,7 +121,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """``mmae data PATH [--json]``."""
-    from mmae.engine.report import describe, format_description
+    from mmae.data import describe
+    from mmae.engine.report import format_description
 
     path = Path(args.path)
     if not path.exists():

@@ -1,9 +1,9 @@
 """Datasets: MVTec AD and folder images (`mmae.data.image`), video benchmarks (`mmae.data.video`),
 and the synthetic generators (`mmae.data.synth_image`, `mmae.data.synth_video`).
 
-The entry point: :func:`detect`, :func:`categories`, :func:`open_dataset`.
+The entry point: :func:`detect`, :func:`categories`, :func:`open_dataset`, :func:`describe`.
 """
 
-from mmae.data.entry import categories, detect, open_dataset
+from mmae.data.entry import categories, describe, detect, open_dataset
 
-__all__ = ["categories", "detect", "open_dataset"]
+__all__ = ["categories", "describe", "detect", "open_dataset"]

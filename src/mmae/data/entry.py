@@ -1,7 +1,8 @@
 """The data layer's entry point: what a folder holds, its categories, and opening a split.
 
-    kind, layout = detect(root)              # ("image", "mvtec") or ("video", "ucsd"), ...
+    kind, layout = detect(root)              # ("image", None) or ("video", "ucsd"), ...
     categories(root, kind)                   # {name: folder}
+    describe(root)                           # what `mmae data PATH --json` prints
     open_dataset(root, "train", kind, image_size=64)
 """
 
@@ -27,6 +28,22 @@ def detect(root: str | Path) -> tuple[str, str | None]:
 
     layout = detect_video_layout(root) if root.is_dir() else None
     return ("video", layout) if layout is not None else ("image", None)
+
+
+def describe(root: str | Path, layout: str = "auto") -> dict[str, Any]:
+    """JSON-able description of a dataset folder (``mmae data PATH --json``); a ``layout`` other
+    than ``auto`` reads the folder as a video dataset of that layout.
+
+    Raises:
+        DataError: the path does not exist or holds no usable dataset.
+    """
+    if layout != "auto" or detect(root)[0] == "video":
+        from mmae.data.video import describe_video_dataset
+
+        return describe_video_dataset(Path(root), layout=layout)
+    from mmae.data.image import describe_image_dataset
+
+    return describe_image_dataset(Path(root))
 
 
 def categories(root: str | Path, kind: str) -> dict[str, Path]:

@@ -9,7 +9,7 @@ from typing import Any
 from mmae.engine import checkpoint as ck
 from mmae.engine.config import resolve_config
 from mmae.engine.evaluate import run_test
-from mmae.engine.report import format_metrics
+from mmae.engine.tasks import get_task
 from mmae.engine.train import train
 
 
@@ -35,8 +35,9 @@ def run_demo(out: Path, video: bool = False, model: str | None = None, seed: int
     run.mkdir()
     train(cfg, run, progress=progress)
     metrics = run_test(run, data, run / "test", progress=progress)
-    print(format_metrics(metrics))
-    pic = run / "test" / ("grid.png" if not video else "curves.png")
+    task = get_task(cfg)
+    print(task.format_metrics(metrics))
+    pic = run / "test" / task.picture
     print(f"[demo] metrics: {run / 'test' / 'metrics.json'}")
     print(f"[demo] picture: {pic}")
     print(f"[demo] done in {time.perf_counter() - t0:.0f} s")

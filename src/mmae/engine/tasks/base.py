@@ -28,6 +28,11 @@ def batch_input(batch: dict[str, Any]) -> torch.Tensor:
     return next(batch[k] for k in INPUT_KEYS if k in batch)
 
 
+def fmt(value: Any) -> str:
+    """A metric for a text table: 3 decimals, ``n/a`` for None."""
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def holdout(n: int, fraction: float, seed: int, minimum: int = 4) -> np.ndarray:
     """Indices of a held-out validation split of ``n`` items (empty: calibrate on training).
 
@@ -52,6 +57,7 @@ class Task(ABC):
     input_name: ClassVar[str]  # the input's name in batches and in the ONNX graph
     metric_keys: ClassVar[tuple[str, ...]]  # headline metrics of ``mmae test``
     holdout_minimum: ClassVar[int] = 4  # fewer training items than this: no validation split
+    picture: ClassVar[str]  # the overview picture ``mmae test`` writes into its folder
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -99,6 +105,10 @@ class Task(ABC):
     def evaluate(self, run: Run, model: torch.nn.Module, device: torch.device, data: Path,
                  out: Path, progress: bool = True) -> dict[str, Any]:
         """``mmae test``: metrics of the test split of ``data``; writes into ``out``."""
+
+    @abstractmethod
+    def format_metrics(self, metrics: dict[str, Any]) -> str:
+        """A plain-text table of this task's ``metrics.json`` (printed by ``mmae test``)."""
 
     @abstractmethod
     def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:

@@ -16,7 +16,7 @@ from mmae.data.files import atomic_write_text
 from mmae.engine.device import eval_mode
 from mmae.engine.report_data import write_image_report
 from mmae.engine.run import Run
-from mmae.engine.tasks.base import Task
+from mmae.engine.tasks.base import Task, fmt
 from mmae.engine.tasks.image_report import save_test_grid
 from mmae.errors import DataError
 
@@ -37,6 +37,7 @@ class ImageTask(Task):
     kind = "image"
     input_name = "image"
     metric_keys = ("au_pro", "image_auroc", "pixel_auroc")
+    picture = "grid.png"
 
     def channels(self, dataset: Any) -> int:
         return int(dataset.channels)
@@ -73,6 +74,19 @@ class ImageTask(Task):
             x = torch.stack([ds[i]["image"] for i in indices]).to(device)
             rec = model(x).recon.float().clamp(0, 1).cpu().numpy()
         return x.float().cpu().numpy().transpose(0, 2, 3, 1), rec.transpose(0, 2, 3, 1)
+
+    def format_metrics(self, metrics: dict[str, Any]) -> str:
+        m = metrics
+        head = f"{'defect':<16}{'n':>5}{'image AUROC':>13}{'pixel AUROC':>13}{'AU-PRO@0.3':>12}"
+        lines = [f"model {m['model']}  test images {m['num_images']} "
+                 f"({m['num_anomalous']} anomalous)", head, "-" * len(head)]
+
+        def row(name: str, r: dict[str, Any]) -> str:
+            return (f"{name:<16}{r['num_images']:>5}{fmt(r['image_auroc']):>13}"
+                    f"{fmt(r['pixel_auroc']):>13}{fmt(r['au_pro']):>12}")
+
+        lines += [row(d, r) for d, r in m.get("per_defect", {}).items()]
+        return "\n".join([*lines, "-" * len(head), row("all", m)])
 
     def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)

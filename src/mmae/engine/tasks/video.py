@@ -19,7 +19,7 @@ from mmae.data.video.files import resize_gray
 from mmae.engine.device import eval_mode
 from mmae.engine.report_data import write_video_report
 from mmae.engine.run import Run
-from mmae.engine.tasks.base import Task
+from mmae.engine.tasks.base import Task, fmt
 from mmae.engine.tasks.video_report import write_curves
 from mmae.errors import DataError
 
@@ -54,6 +54,7 @@ class VideoTask(Task):
     input_name = "clip"
     metric_keys = ("frame_auc_micro", "frame_auc_macro")
     holdout_minimum = 2  # whole videos are held out
+    picture = "curves.png"
 
     def channels(self, dataset: Any) -> int:
         return 1
@@ -90,6 +91,14 @@ class VideoTask(Task):
     def normal_scores(self, model: torch.nn.Module, data: Any,
                       device: torch.device) -> tuple[np.ndarray, dict[str, Any]]:
         return np.concatenate([f.scores for f in self.frame_scores(model, data, device)]), {}
+
+    def format_metrics(self, metrics: dict[str, Any]) -> str:
+        m = metrics
+        return "\n".join([
+            f"model {m['model']}  videos {m['num_videos']}  frames {m['num_frames_scored']}"
+            f"  labels {m.get('label_source')}  rule {m.get('alignment_rule')}",
+            f"frame AUC (micro) {fmt(m['frame_auc_micro'])}",
+            f"frame AUC (macro) {fmt(m['frame_auc_macro'])}"])
 
     def example_input(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
