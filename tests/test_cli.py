@@ -105,6 +105,20 @@ def test_data_json_describes_mvtec(cli, tiny_mvtec):
     assert info["kind"] == "image" and info["layout"] == "mvtec"
 
 
+def test_data_describes_a_video_dataset(cli, tmp_path):
+    from mmae.data.synth_video import generate_synthetic_video
+
+    root = generate_synthetic_video(tmp_path / "v", seed=0, num_train=2, num_test=1,
+                                    train_frames=20, test_frames=20)
+    code, out, err = cli("data", root, "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["kind"] == "video" and info["layout"] == "ucsd"
+    assert [v["frames"] for v in info["splits"]["train"]["videos"]] == [20, 20]
+    code, out, err = cli("data", root)
+    assert code == 0 and "train: 2 videos, 40 frames" in out, err
+
+
 def test_bad_model_setting_fails_before_creating_the_run(cli, tmp_path, tiny_mvtec):
     code, _, err = cli("train", "--data", tiny_mvtec, "--out", tmp_path / "r", "--set",
                        "gamma=2", "--quiet")
