@@ -27,9 +27,11 @@ def test_paper_preset_matches_reference_section_1():
 
 def test_cpu_is_default_and_set_overrides_win():
     cfg = resolve_config("mmae", "cpu", parse_set(["epochs=3", "image_size=32", "lr=2e-3",  # no dot
-                                                   "num_scales=2", "latent=spatial"]))
+                                                   "num_scales=2", "latent=spatial",
+                                                   "similarity=dot"]))
     assert (cfg.epochs, cfg.image_size, cfg.lr) == (3, 32, 2e-3)
     assert cfg.model_kwargs()["num_scales"] == 2
+    assert cfg.model_kwargs()["similarity"] == "dot"
     assert cfg.model_kwargs()["latent"] == "spatial"
     assert cfg.model_kwargs()["image_size"] == 32
 
