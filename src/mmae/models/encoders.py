@@ -115,6 +115,19 @@ def plan_encoder(
     return EncoderPlan(tuple(input_size), strides, widths, tuple(grid))
 
 
+def plan_image_autoencoder(image_size: int, widths: Sequence[int],
+                           depth: int | None = None) -> EncoderPlan:
+    """The encoder plan of a one-scale image autoencoder (the same rule as ``mmae``'s).
+
+    Raises:
+        ValueError: bad sizes or widths.
+    """
+    channels = check_widths(widths)
+    check_positive_int("image_size", image_size)
+    grid = latent_grid(image_size, channels, depth)
+    return plan_encoder((image_size, image_size), (grid, grid), channels)
+
+
 class Encoder(nn.Sequential):
     """Strided 3x3 conv blocks (LeakyReLU(0.2), optional BatchNorm) following a plan.
 

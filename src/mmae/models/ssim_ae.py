@@ -24,28 +24,12 @@ from mmae.models.encoders import (
     OUTPUT_ACTIVATIONS,
     Decoder,
     Encoder,
-    EncoderPlan,
     check_choice,
     check_positive_int,
-    check_widths,
-    latent_grid,
-    plan_encoder,
+    plan_image_autoencoder,
 )
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
-
-
-def plan_image_autoencoder(image_size: int, widths: Sequence[int],
-                           depth: int | None = None) -> EncoderPlan:
-    """The encoder plan of a one-scale image autoencoder (the same rule as ``mmae``'s).
-
-    Raises:
-        ValueError: bad sizes or widths.
-    """
-    channels = check_widths(widths)
-    check_positive_int("image_size", image_size)
-    grid = latent_grid(image_size, channels, depth)
-    return plan_encoder((image_size, image_size), (grid, grid), channels)
 
 
 class SSIMAE(nn.Module):

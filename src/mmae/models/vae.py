@@ -33,10 +33,10 @@ from mmae.models.encoders import (
     Encoder,
     check_choice,
     check_positive_int,
+    plan_image_autoencoder,
 )
 from mmae.models.output import ModelOutput
 from mmae.models.registry import ModelSpec, register_model
-from mmae.models.ssim_ae import plan_image_autoencoder
 
 LOGVAR_RANGE = (-30.0, 20.0)  # clamp for numerical safety of exp(logvar)
 
