@@ -96,8 +96,9 @@ def _log(run):
 def test_train_log_has_grad_norms_fuser_weights_and_zero_rows(tmp_path, tiny_mvtec):
     run = tmp_path / "run"
     run.mkdir()
-    train(resolve_config("mmae", "cpu", parse_set(SMALL), data=str(tiny_mvtec)), run,
-          progress=False)
+    cfg = resolve_config("mmae", "cpu", parse_set(SMALL), data=str(tiny_mvtec))
+    assert cfg.model_args["latent"] == "hybrid"  # a spatial and a global memory per scale
+    train(cfg, run, progress=False)
     log = _log(run)
     assert len(log) == 3
     for rec in log:
@@ -105,7 +106,7 @@ def test_train_log_has_grad_norms_fuser_weights_and_zero_rows(tmp_path, tiny_mvt
         assert all(v > 0 and math.isfinite(v) for v in rec["grad_norm"].values())
         assert len(rec["fuser_weight"]) == 2
         assert sum(rec["fuser_weight"]) == pytest.approx(1.0, abs=1e-3)  # softmax over scales
-        assert len(rec["zero_row_fraction"]) == 2
+        assert len(rec["zero_row_fraction"]) == 2 * 2  # per scale: spatial, global
 
 
 def test_train_log_of_a_plain_autoencoder(tmp_path, tiny_mvtec):

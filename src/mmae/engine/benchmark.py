@@ -38,8 +38,6 @@ from mmae.engine import checkpoint as ck
 from mmae.engine.benchmark_folder import MANIFEST, MANIFEST_FORMAT, open_benchmark_dir  # noqa: F401
 from mmae.engine.benchmark_jobs import CELL_ERROR, run_cells  # noqa: F401
 from mmae.engine.benchmark_stats import (
-    IMAGE_METRICS,
-    VIDEO_METRICS,
     compare_models,
     resolve_comparisons,
 )
@@ -60,8 +58,6 @@ from mmae.models.registry import create_model, get_spec, list_models
 RESULTS = "results.json"
 TABLES = "tables.md"
 CELL_DONE = "cell.json"
-IMAGE_KEYS = IMAGE_METRICS
-VIDEO_KEYS = VIDEO_METRICS
 Key = tuple[str, str, int]  # a cell: (model or variant, category, seed)
 
 

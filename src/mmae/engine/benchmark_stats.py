@@ -24,8 +24,6 @@ LEVEL = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 REPORTED = "t"  # which interval the tables show: "t" or "bootstrap"
-IMAGE_METRICS = ("au_pro", "image_auroc", "pixel_auroc")
-VIDEO_METRICS = ("frame_auc_micro", "frame_auc_macro")
 
 
 def t_interval(diffs: Sequence[float], level: float = LEVEL) -> tuple[float, float] | None:
@@ -127,9 +125,10 @@ def resolve_comparisons(models: list[str], kind: str, compare: list[str] | None,
         ConfigError: a name not among ``models``, or a metric the cells do not record.
     """
     from mmae.engine.benchmark_variants import parse_variant, variant_name
+    from mmae.engine.tasks import TASKS
     from mmae.errors import ConfigError
 
-    keys = IMAGE_METRICS if kind == "image" else VIDEO_METRICS
+    keys = TASKS[kind].metric_keys
     metric = metric or keys[0]
     if metric not in keys:
         raise ConfigError(f"--compare-metric {metric}: choose one of {', '.join(keys)}")

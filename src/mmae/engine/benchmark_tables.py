@@ -17,6 +17,7 @@ with the 95% CI the comparison reports (:mod:`mmae.engine.benchmark_stats`).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 TEXTURES = frozenset({"carpet", "grid", "leather", "tile", "wood", "fabric", "tiles", "gravel"})
@@ -201,8 +202,7 @@ def format_tables(results: dict[str, Any]) -> str:
     seeds_text = (f"; seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
     head = (f"Benchmark of {', '.join(bench['models'])} on {bench['data']} "
             f"(preset {bench['preset']}{'; ' + sets if sets else ''}{seeds_text}).")
-    tables = IMAGE_TABLES if bench["kind"] == "image" else VIDEO_TABLES
-    make = image_table if bench["kind"] == "image" else video_table
+    tables, make = tables_of(bench["kind"])
     body = [make(results, key, title) for key, title in tables]
     body += [comparison_table(comp) for comp in results.get("comparisons") or []]
     pending = [c for c in results["cells"] if c.get("status") != "done"]
@@ -216,3 +216,9 @@ def format_tables(results: dict[str, Any]) -> str:
 
 def _seed_tag(cell: dict[str, Any], results: dict[str, Any]) -> str:
     return f"/seed{cell['seed']}" if len(_seeds(results)) > 1 and "seed" in cell else ""
+
+
+def tables_of(kind: str) -> tuple[tuple[tuple[str, str], ...], Callable[..., str]]:
+    """The tables of a benchmark of ``kind`` (metric key, title) and the function laying one out:
+    images by category (rows) and model (columns), video by model (rows) and dataset."""
+    return {"image": (IMAGE_TABLES, image_table), "video": (VIDEO_TABLES, video_table)}[kind]

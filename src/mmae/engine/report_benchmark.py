@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mmae.engine import report_plots as rp
-from mmae.engine.benchmark_tables import IMAGE_TABLES, VIDEO_TABLES, format_tables
+from mmae.engine.benchmark_tables import format_tables, tables_of
 from mmae.engine.report_data import REPORT, Header
 from mmae.engine.report_html import esc, figure, fmt, page, table, write_report
 
@@ -58,7 +58,7 @@ def markdown_tables_html(md: str) -> str:
 def mean_per_model(results: dict[str, Any]) -> dict[str, list[float | None]]:
     """Metric -> mean over the finished cells of each model (in model order; None if none)."""
     bench = results["benchmark"]
-    tables = IMAGE_TABLES if bench["kind"] == "image" else VIDEO_TABLES
+    tables, _ = tables_of(bench["kind"])
     out: dict[str, list[float | None]] = {}
     for key, _ in tables:
         row: list[float | None] = []
@@ -73,7 +73,7 @@ def mean_per_model(results: dict[str, Any]) -> dict[str, list[float | None]]:
 def benchmark_report_html(results: dict[str, Any], folder: str) -> str:
     """The benchmark report page of a ``results.json`` dict (``folder``: the benchmark's)."""
     bench = results["benchmark"]
-    tables = IMAGE_TABLES if bench["kind"] == "image" else VIDEO_TABLES
+    tables, _ = tables_of(bench["kind"])
     keys = [k for k, _ in tables]
     means = mean_per_model(results)
     chart = ""
