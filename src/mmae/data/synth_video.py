@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -149,6 +151,44 @@ def _write_frames(folder: Path, frames: list[np.ndarray], ext: str) -> None:
         Image.fromarray(frame).save(folder / f"{t:03d}.{ext}", format=fmt)
 
 
+def write_ped2_dataset(out: str | Path, overwrite: bool, train: Iterable[list[np.ndarray]],
+                       test: Iterable[tuple[str, list[np.ndarray], list[np.ndarray], dict]],
+                       header: str, info: dict[str, Any]) -> Path:
+    """Write rendered videos in the UCSD Ped2 layout under ``out/UCSDped2`` and return it.
+
+    Args:
+        out: Output folder (created if needed).
+        overwrite: Replace an existing ``out/UCSDped2``; otherwise that is a RunFolderError.
+        train: Frames of each training video, in order (rendered lazily, one at a time).
+        test: Per test video ``(kind, frames, masks, extra)``: the pixel masks give the frame
+            labels; ``kind`` and ``extra`` go to the video's event in ``synthetic.json``.
+        header: The comment line of the ``UCSDped2.m`` label file.
+        info: The rest of ``synthetic.json`` (``events`` is added).
+    """
+    root = Path(out).expanduser() / "UCSDped2"
+    if root.exists():
+        if not overwrite:
+            raise RunFolderError(f"{root}: already exists (pass overwrite=True to replace it)")
+        shutil.rmtree(root)
+    for k, frames in enumerate(train):
+        _write_frames(root / "Train" / f"Train{k + 1:03d}", frames, "tif")
+    lines = [header, "TestVideoFile = {};"]
+    events = []
+    for k, (kind, frames, masks, extra) in enumerate(test):
+        name = f"Test{k + 1:03d}"
+        _write_frames(root / "Test" / name, frames, "tif")
+        _write_frames(root / "Test" / f"{name}_gt", [m.astype(np.uint8) * 255 for m in masks],
+                      "bmp")
+        ranges = intervals_from_labels(np.array([m.any() for m in masks]))
+        lines.append("TestVideoFile{end+1}.gt_frame = [" +
+                     ", ".join(f"{s}:{e}" for s, e in ranges) + "];")
+        events.append({"video": name, "kind": kind, "ranges": ranges, **extra})
+    (root / "Test" / "UCSDped2.m").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    info = {**info, "events": events}
+    (root / "synthetic.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return root
+
+
 def generate_synthetic_video(
     out: str | Path,
     seed: int = 0,
@@ -188,35 +228,21 @@ def generate_synthetic_video(
         raise ConfigError("need num_train >= 1, num_test >= 1 and >= 16 frames per video")
     if not 0 <= anomalous_throughout <= num_test:
         raise ConfigError(f"anomalous_throughout must be in [0, {num_test}]")
-    root = Path(out).expanduser() / "UCSDped2"
-    if root.exists():
-        if not overwrite:
-            raise RunFolderError(f"{root}: already exists (pass overwrite=True to replace it)")
-        shutil.rmtree(root)
     bg = _background(np.random.default_rng([seed, 0]), h, w)
-    for k in range(num_train):
-        rng = np.random.default_rng([seed, 1, k])
-        frames, _, _ = _render_video(rng, bg, train_frames, walkers, None)
-        _write_frames(root / "Train" / f"Train{k + 1:03d}", frames, "tif")
-    lines = [f"% Synthetic UCSDped2-style frame labels written by mmae (seed {seed})",
-             "TestVideoFile = {};"]
-    events = []
-    for k in range(num_test):
-        rng = np.random.default_rng([seed, 2, k])
-        throughout = k >= num_test - anomalous_throughout
-        kind = "throughout" if throughout else ("bike" if k % 2 == 0 else "cart")
-        frames, masks, _ = _render_video(rng, bg, test_frames, walkers, kind)
-        name = f"Test{k + 1:03d}"
-        _write_frames(root / "Test" / name, frames, "tif")
-        _write_frames(root / "Test" / f"{name}_gt", [m.astype(np.uint8) * 255 for m in masks],
-                      "bmp")
-        ranges = intervals_from_labels(np.array([m.any() for m in masks]))
-        lines.append("TestVideoFile{end+1}.gt_frame = [" +
-                     ", ".join(f"{s}:{e}" for s, e in ranges) + "];")
-        events.append({"video": name, "kind": kind, "ranges": ranges})
-    (root / "Test" / "UCSDped2.m").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def test_videos() -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], dict]]:
+        for k in range(num_test):
+            throughout = k >= num_test - anomalous_throughout
+            kind = "throughout" if throughout else ("bike" if k % 2 == 0 else "cart")
+            frames, masks, _ = _render_video(np.random.default_rng([seed, 2, k]), bg,
+                                             test_frames, walkers, kind)
+            yield kind, frames, masks, {}
+
+    train = (_render_video(np.random.default_rng([seed, 1, k]), bg, train_frames, walkers,
+                           None)[0] for k in range(num_train))
     info = {"generator": "mmae.data.synth_video", "seed": seed, "frame_size": [h, w],
             "num_train": num_train, "num_test": num_test, "train_frames": train_frames,
-            "test_frames": test_frames, "walkers": walkers, "events": events}
-    (root / "synthetic.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return root
+            "test_frames": test_frames, "walkers": walkers}
+    return write_ped2_dataset(
+        out, overwrite, train, test_videos(),
+        f"% Synthetic UCSDped2-style frame labels written by mmae (seed {seed})", info)

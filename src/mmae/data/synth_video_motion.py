@@ -21,17 +21,15 @@ Output (deterministic for a seed, bytes included)::
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmae.data.synth_video import _background, _draw, _Object, _write_frames
-from mmae.data.video.labels import intervals_from_labels
-from mmae.errors import ConfigError, RunFolderError
+from mmae.data.synth_video import _background, _draw, _Object, write_ped2_dataset
+from mmae.errors import ConfigError
 
 MOTION_KINDS: tuple[str, ...] = ("fast", "against", "zigzag")
 NORMAL_SPEED: tuple[float, float] = (1.4, 2.0)
@@ -134,35 +132,22 @@ def generate_motion_video(
     if num_train < 1 or num_test < 1 or train_frames < 16 or test_frames < 32:
         raise ConfigError("need num_train >= 1, num_test >= 1, >= 16 frames per training video "
                           "and >= 32 per test video")
-    root = Path(out).expanduser() / "UCSDped2"
-    if root.exists():
-        if not overwrite:
-            raise RunFolderError(f"{root}: already exists (pass overwrite=True to replace it)")
-        shutil.rmtree(root)
     bg = _background(np.random.default_rng([seed, 10]), h, w)
-    for k in range(num_train):
-        frames, _, _ = _render(np.random.default_rng([seed, 11, k]), bg, train_frames, walkers,
-                               None)
-        _write_frames(root / "Train" / f"Train{k + 1:03d}", frames, "tif")
-    lines = [f"% Synthetic UCSDped2-style frame labels (motion anomalies) written by mmae "
-             f"(seed {seed})", "TestVideoFile = {};"]
-    events = []
-    for k in range(num_test):
-        kind = MOTION_KINDS[k % len(MOTION_KINDS)]
-        frames, masks, motion = _render(np.random.default_rng([seed, 12, k]), bg, test_frames,
-                                        walkers, kind)
-        name = f"Test{k + 1:03d}"
-        _write_frames(root / "Test" / name, frames, "tif")
-        _write_frames(root / "Test" / f"{name}_gt", [m.astype(np.uint8) * 255 for m in masks],
-                      "bmp")
-        ranges = intervals_from_labels(np.array([m.any() for m in masks]))
-        lines.append("TestVideoFile{end+1}.gt_frame = [" +
-                     ", ".join(f"{s}:{e}" for s, e in ranges) + "];")
-        events.append({"video": name, "kind": kind, "ranges": ranges, **motion})
-    (root / "Test" / "UCSDped2.m").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def test_videos() -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], dict]]:
+        for k in range(num_test):
+            kind = MOTION_KINDS[k % len(MOTION_KINDS)]
+            frames, masks, motion = _render(np.random.default_rng([seed, 12, k]), bg,
+                                            test_frames, walkers, kind)
+            yield kind, frames, masks, motion
+
+    train = (_render(np.random.default_rng([seed, 11, k]), bg, train_frames, walkers, None)[0]
+             for k in range(num_train))
     info = {"generator": "mmae.data.synth_video_motion", "seed": seed, "frame_size": [h, w],
             "num_train": num_train, "num_test": num_test, "train_frames": train_frames,
             "test_frames": test_frames, "walkers": walkers,
-            "normal_speed": [v * w / 96 for v in NORMAL_SPEED], "events": events}
-    (root / "synthetic.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return root
+            "normal_speed": [v * w / 96 for v in NORMAL_SPEED]}
+    return write_ped2_dataset(
+        out, overwrite, train, test_videos(),
+        f"% Synthetic UCSDped2-style frame labels (motion anomalies) written by mmae "
+        f"(seed {seed})", info)
