@@ -7,25 +7,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import write_tiny_mvtec
+from conftest import BENCH_FAST, write_two_categories
 
 from mmae.engine import benchmark as B
 from mmae.engine.benchmark_tables import category_group, format_tables
 from mmae.errors import DataError, RunFolderError
 
-FAST = ["--set", "epochs=1", "--set", "image_size=32", "--set", "batch_size=8",
-        "--set", "widths=[8,8,8]", "--set", "latent_dim=8", "--set", "memory_size=8"]
+FAST = BENCH_FAST
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
     """Two tiny categories: ``tiny`` (an object) and ``grid`` (a texture)."""
-    root = tmp_path_factory.mktemp("bench") / "data"
-    write_tiny_mvtec(root, n_train=8, n_test=4)
-    write_tiny_mvtec(root / "x", n_train=8, n_test=4, seed=1)
-    (root / "x" / "tiny").rename(root / "grid")
-    (root / "x").rmdir()
-    return root
+    return write_two_categories(tmp_path_factory.mktemp("bench") / "data", n_test=4)
 
 
 def _trained(out: Path) -> dict[str, float]:

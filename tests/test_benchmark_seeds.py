@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_tiny_mvtec
+from conftest import BENCH_FAST, write_two_categories
 
 from mmae.engine import benchmark as B
 from mmae.engine.benchmark_stats import (
@@ -25,20 +25,14 @@ from mmae.engine.config import accepts_setting
 from mmae.engine.run import Run
 from mmae.errors import ConfigError, RunFolderError
 
-FAST = ["--set", "epochs=1", "--set", "image_size=32", "--set", "batch_size=8",
-        "--set", "widths=[8,8,8]", "--set", "latent_dim=8", "--set", "memory_size=8"]
+FAST = BENCH_FAST
 TIMING = ("train_seconds", "test_seconds")
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
     """Two tiny categories: ``tiny`` (an object) and ``grid`` (a texture)."""
-    root = tmp_path_factory.mktemp("bench_seeds") / "data"
-    write_tiny_mvtec(root, n_train=8, n_test=3)
-    write_tiny_mvtec(root / "x", n_train=8, n_test=3, seed=1)
-    (root / "x" / "tiny").rename(root / "grid")
-    (root / "x").rmdir()
-    return root
+    return write_two_categories(tmp_path_factory.mktemp("bench_seeds") / "data", n_test=3)
 
 
 def _trained(out: Path) -> dict[str, int]:
