@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from sklearn.base import clone
 
@@ -83,3 +84,17 @@ def test_clone_and_fit_predict(tmp_path, tiny_mvtec):
 def test_detector_refuses_video_models():
     with pytest.raises(ConfigError, match="video model"):
         mmae.Detector("mmae3d").fit(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_in_memory_images_batch_like_a_dataloader() -> None:
+    """The training loop's whole-batch path gives exactly the DataLoader's collated batch."""
+    from torch.utils.data import default_collate
+
+    from mmae.detector import _ArrayImages
+
+    rng = np.random.default_rng(0)
+    ds = _ArrayImages([rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(5)],
+                      16, 3)
+    fast, slow = ds.get_batch([3, 1, 4]), default_collate([ds[i] for i in (3, 1, 4)])
+    assert fast.keys() == slow.keys()
+    assert all(torch.equal(fast[k], slow[k]) for k in fast)

@@ -91,6 +91,12 @@ class _ArrayImages(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {"image": self.images[i].float().div(255.0), "label": 0, "index": i}
 
+    def get_batch(self, indices: list[int]) -> dict[str, Any]:
+        """Items ``indices`` collated in one indexing step (the training loop's fast path)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        return {"image": self.images[idx].float().div_(255.0),
+                "label": torch.zeros(len(indices), dtype=torch.int64), "index": idx}
+
 
 class Detector(BaseEstimator):
     """Image anomaly detector with the scikit-learn estimator habits.
