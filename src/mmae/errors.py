@@ -26,3 +26,8 @@ class CheckpointError(MMAEError):
 
 class RunFolderError(MMAEError):
     """A run or output folder exists and would be overwritten, or is not a run folder."""
+
+
+class LimitError(DataError):
+    """An input over a size limit (``--max-pixels``, ``--max-frames``): refused before it is
+    decoded; ``mmae serve`` answers 413."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
+from mmae.cli.options import max_pixels_value
 from mmae.engine import checkpoint as ck
 from mmae.engine.config import parse_set, resolve_config, settings_help
 from mmae.engine.run import Run
@@ -71,12 +73,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``mmae predict``."""
     from mmae.engine.predict import run_predict
 
+    max_pixels = max_pixels_value(args.max_pixels)
     with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
         res = run_predict(Path(args.run), [Path(p) for p in args.inputs], out, args.threshold,
                           progress=not args.quiet, threshold_rule=args.threshold_rule,
-                          overlay=args.overlay)
+                          overlay=args.overlay, max_pixels=max_pixels,
+                          on_refused=lambda line: print(f"mmae: error: {line}", file=sys.stderr))
     print(f"scored {res.count} {res.unit}, {res.anomalous} anomalous (threshold {res.threshold}, "
           f"{res.threshold_source}) -> {res.csv}")
+    if res.refused:
+        print(f"mmae: error: {len(res.refused)} input(s) over --max-pixels {max_pixels} not "
+              "scored (listed above); the others are in the output", file=sys.stderr)
+        return 2
     return 0
 
 

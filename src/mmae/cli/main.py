@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from mmae._version import __version__
 from mmae.cli import commands
 from mmae.cli.benchmark import add_benchmark_parser, cmd_benchmark
-from mmae.cli.options import add_threshold_options
+from mmae.cli.options import add_max_pixels_option, add_threshold_options
 from mmae.cli.serve import add_serve_parser, cmd_serve
 from mmae.errors import MMAEError
 
@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score new inputs with a trained run. Image run: images (files "
                                    "or folders); writes scores.csv (path, score, threshold, "
                                    "anomalous) and one heatmap overlay PNG per image; unreadable "
-                                   "files are skipped with a warning. Video run: video files "
+                                   "files are skipped with a warning; files over --max-pixels "
+                                   "get one error line each, the others are still scored and "
+                                   "the exit status is 2. Video run: video files "
                                    "(anything OpenCV reads) or folders of frame images; writes "
                                    "frames.csv (video, frame (0-based), score, anomalous), one "
                                    "row per frame, and plots/VIDEO.png (score curve with the "
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlay", action="store_true",
                    help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")
     add_threshold_options(p)
+    add_max_pixels_option(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing non-empty output folder")
     _common(p)

@@ -32,28 +32,20 @@ from tqdm.auto import tqdm
 
 from mmae.data.describe_image import describe_image_dataset
 from mmae.data.files import atomic_write_text, load_npy, save_npy
-from mmae.data.image_io import (
-    decode_image,
-    read_image_info,
-    read_mask,
-    resize_image,
-    to_channels,
-)
+from mmae.data.image_decode import decode_for_model
+from mmae.data.image_io import read_image_info, read_mask, to_channels
 from mmae.data.image_layout import ImageRecord, ImageScan, image_layout, scan_image_split
 from mmae.errors import DataError
 
 __all__ = ["ImageDataset", "ImageRecord", "describe_image_dataset", "image_layout",
            "open_image_dataset"]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: JPEGs over EXACT_PIXELS decoded reduced (image_decode)
 
 
 def _decode_one(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    arr = decode_image(path)
-    h, w = arr.shape[:2]
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return resize_image(arr, size), (h, w)
+    dec = decode_for_model(path, size, max_pixels=None)  # as `mmae predict` and `mmae serve`
+    return dec.image, dec.size
 
 
 def _cache_key(records: list[ImageRecord], image_size: int, channels: int | None) -> str:

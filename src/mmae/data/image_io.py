@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mmae.data.files import is_junk
-from mmae.errors import DataError
+from mmae.errors import DataError, LimitError
 
 #: File extensions (lower case) treated as images; anything else in a data folder is ignored.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -101,7 +101,8 @@ def _open(path: str | os.PathLike[str]) -> tuple[Path, Image.Image]:
     try:
         img = Image.open(p, formats=_FORMATS)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types on bad input
-        raise DataError(f"{p}: {_describe_failure(p, exc)}") from None
+        error = LimitError if isinstance(exc, Image.DecompressionBombError) else DataError
+        raise error(f"{p}: {_describe_failure(p, exc)}") from None
     w, h = img.size
     if w <= 0 or h <= 0:
         img.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import warnings
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +34,11 @@ from mmae.data.video.files import (
     read_gray,
     video_properties,
 )
+from mmae.data.video.limits import check_frame_files, check_video_header, limit_frames
 from mmae.engine import plots
 from mmae.engine.inference import Inferencer
 from mmae.engine.video_overlay import OverlayWriter
-from mmae.errors import DataError
+from mmae.errors import DataError, LimitError
 
 FRAMES_CSV = "frames.csv"
 FRAME_COLUMNS = ("video", "frame", "score", "anomalous")
@@ -70,6 +71,16 @@ class VideoSource:
                 yield read_gray(f)
             return
         yield from iter_video_frames(self.path)
+
+    def checked_frames(self, max_pixels: int | None,
+                       max_frames: int | None = None) -> Iterator[np.ndarray]:
+        """:meth:`frames` within size limits: the headers are checked now, before anything is
+        decoded (LimitError), and each frame again as it is decoded."""
+        if self.is_folder:
+            check_frame_files(list_frame_files(self.path), max_pixels, max_frames, str(self.path))
+        else:
+            check_video_header(self.path, max_pixels, max_frames)
+        return limit_frames(self.frames(), self.path, max_pixels, max_frames)
 
 
 def collect_videos(inputs: list[Path]) -> list[VideoSource]:
@@ -105,29 +116,45 @@ def _decision(score: float, threshold: float | None) -> str | int:
 
 
 def predict_video_inputs(inferencer: Inferencer, inputs: list[Path], out: Path,
-                         overlay: bool = False, progress: bool = True,
-                         batch_size: int = 8) -> tuple[int, int]:
+                         overlay: bool = False, progress: bool = True, batch_size: int = 8,
+                         max_pixels: int | None = None,
+                         on_refused: Callable[[str], None] | None = None) -> tuple[int, int]:
     """Score every frame of every input video; returns (frames written, anomalous frames).
 
-    Unreadable videos are skipped with a warning naming them.
+    Unreadable videos are skipped with a warning naming them. A video whose frames are over
+    ``max_pixels`` (from its header, or as decoded) is skipped and ``on_refused`` gets the reason.
     """
     inferencer.require_kind("video", "video prediction")
     th = inferencer.threshold
     (out / "plots").mkdir(parents=True, exist_ok=True)
     if overlay:
         (out / "overlays").mkdir(exist_ok=True)
-    total = flagged = 0
+    total = flagged = refused = 0
+
+    def refuse(exc: LimitError) -> None:
+        nonlocal refused
+        refused += 1
+        if on_refused is not None:
+            on_refused(str(exc))
+
     with open(out / FRAMES_CSV, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(FRAME_COLUMNS)
         for video in collect_videos(inputs):
+            try:
+                checked = video.checked_frames(max_pixels)
+            except LimitError as exc:
+                refuse(exc)
+                continue
+            except DataError:  # unreadable: fails below with the reader's own message
+                checked = limit_frames(video.frames(), video.path, max_pixels)
             writer = None
             if overlay:
                 writer = OverlayWriter(out / "overlays" / f"{video.name}.mp4", inferencer,
                                        video.fps())
             scores = array("d")
-            frames = tqdm(video.frames(), total=video.frame_count(), desc=video.name,
-                          unit="frame", disable=not progress, leave=False)
+            frames = tqdm(checked, total=video.frame_count(), desc=video.name, unit="frame",
+                          disable=not progress, leave=False)
             if writer is not None:
                 frames = _tee(frames, writer)
             try:
@@ -136,6 +163,9 @@ def predict_video_inputs(inferencer: Inferencer, inputs: list[Path], out: Path,
                     w.writerow([video.name, t, repr(float(score)), flag])
                     scores.append(score)
                     flagged += flag == 1
+            except LimitError as exc:
+                refuse(exc)
+                continue
             except DataError as exc:
                 warnings.warn(f"{exc}; skipped", stacklevel=2)
                 continue
@@ -146,6 +176,8 @@ def predict_video_inputs(inferencer: Inferencer, inputs: list[Path], out: Path,
             plots.save_score_plot(out / "plots" / f"{video.name}.png", np.asarray(scores), th,
                                   f"{video.name} ({inferencer.config.frame_rule} frame rule)")
     if total == 0:
+        if refused:
+            raise LimitError(f"no video was scored: {refused} over the size limit (--max-pixels)")
         raise DataError("none of the inputs could be read as a video")
     return total, flagged
 
