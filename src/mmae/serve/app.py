@@ -5,7 +5,12 @@ field ``file``: an image for an image run (JSON ``score``, ``anomalous``, ``thre
 ``?heatmap=1`` also ``heatmap``, a base64 PNG of the heatmap overlay), a video for a video run
 (JSON ``scores``, ``anomalous`` (one per frame; ``null`` where the frame rule gives no score) and
 ``threshold``). Scores are those of ``mmae predict``. Concurrent image requests are scored in
-batches (:class:`~mmae.serve.batcher.Batcher`). Bad requests get a 4xx JSON ``{"error": ...}``.
+batches (:class:`~mmae.serve.batcher.Batcher`). Bad requests get a 4xx JSON ``{"error": ...}``:
+413 for an upload over ``max_bytes``, or an image (a video frame) over ``max_pixels`` pixels, or
+a video over ``max_frames`` frames, read from the header before decoding. At most
+``decode_workers`` uploads are decoded at once, each straight to the model's size; beyond
+``max_queue`` waiting requests the answer is 503 with ``Retry-After``
+(:class:`~mmae.serve.admission.Admission`).
 """
 
 from __future__ import annotations
@@ -14,12 +19,9 @@ import asyncio
 import base64
 import io
 import math
-import os
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -27,78 +29,29 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from PIL import Image
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from mmae._version import __version__
-from mmae.data.image_io import read_image
+from mmae.data.image_decode import DEFAULT_MAX_PIXELS
+from mmae.data.video.limits import DEFAULT_MAX_FRAMES
 from mmae.engine import plots
 from mmae.engine.inference import Inferencer
-from mmae.engine.video_predict import VideoSource
-from mmae.errors import DataError
+from mmae.engine.predict import HEATMAP_MAX_SIDE
+from mmae.serve.admission import DEFAULT_MAX_QUEUE, Admission, Busy, default_decode_workers
 from mmae.serve.batcher import Batcher
+from mmae.serve.uploads import (
+    UploadError,
+    decode_image_upload,
+    drain,
+    read_upload,
+    score_video_upload,
+)
 
 DEFAULT_MAX_BYTES = 20_000_000
-_GENERIC_TYPES = ("application/octet-stream", "")
 
 
-class UploadError(Exception):
-    """A request the service refuses: HTTP status and a one-line reason."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _read_upload(request: Request, max_bytes: int, accepted: str) -> tuple[str, bytes]:
-    """The upload in form field ``file``: (file name, bytes), checked for size and type."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes + 64_000:
-        raise UploadError(413, f"upload too large: more than {max_bytes} bytes")
-    ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
-        raise UploadError(415, "send the file as multipart/form-data in the form field 'file'")
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise UploadError(422, "missing the multipart file field 'file'")
-    part_type = (upload.content_type or "").split(";")[0].strip().lower()
-    if not (part_type.startswith(accepted + "/") or part_type in _GENERIC_TYPES):
-        raise UploadError(415, f"content type {part_type!r} is not accepted; send {accepted}/* "
-                               "or application/octet-stream")
-    data = await upload.read(max_bytes + 1)
-    name = upload.filename or "upload"
-    if len(data) > max_bytes:
-        raise UploadError(413, f"{name}: upload too large: more than {max_bytes} bytes")
-    if not data:
-        raise UploadError(400, f"{name}: file is empty (0 bytes)")
-    return name, data
-
-
-@contextmanager
-def _as_file(data: bytes, name: str) -> Iterator[Path]:
-    """The upload as a temporary file named like it; a DataError raised while it is read
-    becomes a 400 naming the upload (not the temporary file)."""
-    suffix = Path(name).suffix.lower()[:8] if Path(name).suffix.isascii() else ""
-    with tempfile.TemporaryDirectory() as folder:
-        fd, tmp = tempfile.mkstemp(suffix=suffix, dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        try:
-            yield Path(tmp)
-        except DataError as exc:
-            raise UploadError(400, str(exc).replace(tmp, name)) from None
-
-
-def _decode_image(data: bytes, name: str, channels: int) -> np.ndarray:
-    """Decode exactly as ``mmae predict`` reads a file (``read_image``)."""
-    with _as_file(data, name) as path:
-        return read_image(path, channels)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _heatmap_png(image: np.ndarray, m: np.ndarray) -> str:
@@ -108,13 +61,11 @@ def _heatmap_png(image: np.ndarray, m: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _score_video(inferencer: Inferencer, data: bytes, name: str) -> list[float]:
-    with _as_file(data, name) as path:
-        return [s for _, s in inferencer.predict_frames(VideoSource(name, path, False).frames())]
-
-
 def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_batch: int = 16,
-               max_wait_ms: float = 5.0, model_name: str | None = None) -> FastAPI:
+               max_wait_ms: float = 5.0, model_name: str | None = None,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               max_frames: int | None = DEFAULT_MAX_FRAMES, decode_workers: int | None = None,
+               max_queue: int = DEFAULT_MAX_QUEUE) -> FastAPI:
     """The scoring service for one loaded run.
 
     Args:
@@ -123,12 +74,19 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
         max_batch: Most image requests scored in one model call.
         max_wait_ms: How long a request waits for others to join its batch.
         model_name: Name reported by ``/health`` (default: the run's model).
+        max_pixels: Largest image or video frame, width x height (413 above; None: no limit).
+        max_frames: Most frames of an uploaded video (413 above; None: no limit).
+        decode_workers: Uploads decoded at the same time (default: the CPUs, at most 4).
+        max_queue: Requests that may wait beyond those being decoded (503 above).
 
-    The batcher is ``app.state.batcher`` (its ``largest_batch`` tells how well requests batch).
+    The batcher is ``app.state.batcher`` (its ``largest_batch`` tells how well requests batch),
+    the admission control ``app.state.admission``.
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmae-model")
     batcher = Batcher(inferencer.predict_images, executor, max_batch, max_wait_ms / 1000)
+    admission = Admission(decode_workers or default_decode_workers(), max_queue)
     threshold = inferencer.threshold
+    cfg = inferencer.config
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +98,7 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
 
     app = FastAPI(title="mmae", version=__version__, lifespan=lifespan)
     app.state.batcher = batcher
+    app.state.admission = admission
     app.state.inferencer = inferencer
 
     @app.exception_handler(UploadError)
@@ -159,24 +118,25 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": model_name or inferencer.config.model,
                 "kind": inferencer.kind, "threshold": threshold,
-                "threshold_source": inferencer.threshold_source, "version": __version__}
+                "threshold_source": inferencer.threshold_source, "version": __version__,
+                "load": admission.stats()}
 
     async def predict_image(request: Request, heatmap: bool) -> dict[str, Any]:
-        name, data = await _read_upload(request, max_bytes, "image")
-        loop = asyncio.get_running_loop()  # decoding off the event loop (default pool)
-        image = await loop.run_in_executor(None, _decode_image, data, name,
-                                           inferencer.config.channels)
-        score, m = await batcher.submit(image)
+        name, upload = await read_upload(request, max_bytes, "image")
+        dec = await admission.run(decode_image_upload, upload, name, cfg.image_size,
+                                  cfg.channels, max_pixels, HEATMAP_MAX_SIDE if heatmap else None)
+        score, m = await batcher.submit(dec.image)
         out: dict[str, Any] = {"score": score, "threshold": threshold,
                                "anomalous": None if threshold is None else score >= threshold}
-        if heatmap:
-            out["heatmap"] = _heatmap_png(image, m)
+        if heatmap and dec.view is not None:
+            out["heatmap"] = _heatmap_png(dec.view, m)
         return out
 
     async def predict_video(request: Request, heatmap: bool) -> dict[str, Any]:
-        name, data = await _read_upload(request, max_bytes, "video")
-        loop = asyncio.get_running_loop()
-        scores = await loop.run_in_executor(executor, _score_video, inferencer, data, name)
+        name, upload = await read_upload(request, max_bytes, "video")
+        loop = asyncio.get_running_loop()  # decoding and scoring interleave: the model's thread
+        scores = await loop.run_in_executor(executor, score_video_upload, inferencer, upload,
+                                            name, max_pixels, max_frames)
         clean = [None if math.isnan(s) else s for s in scores]
         flags = [None if s is None or threshold is None else s >= threshold for s in clean]
         return {"scores": clean, "anomalous": flags, "threshold": threshold}
@@ -188,10 +148,17 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
     @app.post("/predict")
     async def predict(request: Request, heatmap: int = 0) -> JSONResponse:
         try:
+            admission.enter()
+        except Busy as exc:
+            await drain(request, max_bytes)
+            return _error(503, str(exc), {"Retry-After": str(exc.retry_after)})
+        try:
             return JSONResponse(await handler(request, bool(heatmap)))
         except UploadError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad request must not stop the service
             return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            admission.leave()
 
     return app
