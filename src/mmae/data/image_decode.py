@@ -48,7 +48,7 @@ EXACT_PIXELS = 4096 * 4096
 #: A reduced JPEG decode keeps at least this many decoded pixels per model pixel on each side.
 REDUCE_MARGIN = 8
 #: Pixels converted per strip when a decoded image becomes a uint8 array.
-_STRIP_PIXELS = 1 << 22
+_STRIP_PIXELS = 1 << 20
 #: Modes whose conversion needs the whole image (float images are scaled by their maximum).
 _WHOLE_MODES = frozenset({"F"})
 
