@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import warnings
+
+from PIL import Image
 
 from mmae.data.image_decode import DEFAULT_MAX_PIXELS
 from mmae.errors import ConfigError
@@ -31,7 +34,9 @@ def add_max_pixels_option(p: argparse.ArgumentParser) -> None:
 
 
 def max_pixels_value(value: int) -> int | None:
-    """``--max-pixels`` as the engine takes it: None for no limit (0)."""
+    """``--max-pixels`` as the engine takes it: None for no limit (0). Pillow's warning about
+    large images is silenced: this cap replaces it."""
     if value < 0:
         raise ConfigError(f"--max-pixels {value}: give a positive number, or 0 for no limit")
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return value or None

@@ -12,9 +12,10 @@ file into the model's input. Memory per image no longer follows the upload's pix
 * a larger JPEG is decoded straight to 1/2, 1/4 or 1/8 of its size by the JPEG decoder (Pillow's
   draft mode, the reduction of OpenCV's ``IMREAD_REDUCED_*``), keeping at least
   :data:`REDUCE_MARGIN` decoded pixels per model pixel along each side, then area-resized.
-  Against full decoding, a 6000 x 4000 photo-like JPEG differs by at most 1 grey level at 64 px
-  (3.5 % to 6 % of the values) and at most 3 at 256 px (``tests/test_image_decode.py`` measures
-  it on every run);
+  Against full decoding, the model input of a 3072 x 2048 photo-like JPEG decoded at 1/8
+  (32 px) or 1/4 (64 px) differs by at most 1 grey level in 9 % to 13 % of its values
+  (``tests/test_image_decode.py`` checks the bound on every run; a 32 px model's score moved
+  by 0.25 %);
 * other formats have no reduced decoder (OpenCV's ``IMREAD_REDUCED_*`` decodes a PNG at full
   size and then resizes), so they are decoded at full size and converted to uint8 in strips of
   rows, with no full-size float or byte-string copy: about 7 bytes per RGB pixel at the peak
@@ -48,7 +49,7 @@ EXACT_PIXELS = 4096 * 4096
 #: A reduced JPEG decode keeps at least this many decoded pixels per model pixel on each side.
 REDUCE_MARGIN = 8
 #: Pixels converted per strip when a decoded image becomes a uint8 array.
-_STRIP_PIXELS = 1 << 20
+_STRIP_PIXELS = 1 << 18
 #: Modes whose conversion needs the whole image (float images are scaled by their maximum).
 _WHOLE_MODES = frozenset({"F"})
 
