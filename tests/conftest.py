@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,19 @@ def write_two_categories(root: Path, n_test: int) -> Path:
     (root / "x" / "tiny").rename(root / "grid")
     (root / "x").rmdir()
     return root
+
+
+def header_only_png(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header announces width x height RGB pixels and that holds no pixel data:
+    decoding it fails, so a refusal for its size proves nothing was decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
 
 
 @pytest.fixture

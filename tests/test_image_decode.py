@@ -4,32 +4,19 @@ read from the header before decoding, reduced JPEG decoding, bounded temporaries
 from __future__ import annotations
 
 import itertools
-import struct
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import header_only_png
 from PIL import Image
 
 from mmae.data import image_decode
 from mmae.data.image_decode import EXACT_PIXELS, decode_for_model
 from mmae.data.image_io import read_image, resize_image
 from mmae.errors import DataError, LimitError
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def header_only_png(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header announces width x height RGB pixels and that holds no pixel data:
-    decoding it fails (truncated), so a refusal for its size proves nothing was decoded."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IEND", b""))
-    return path
 
 
 def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
