@@ -19,7 +19,7 @@ file into the model's input. Memory per image no longer follows the upload's pix
 * other formats have no reduced decoder (OpenCV's ``IMREAD_REDUCED_*`` decodes a PNG at full
   size and then resizes), so they are decoded at full size and converted to uint8 in strips of
   rows, with no full-size float or byte-string copy: about 7 bytes per RGB pixel at the peak
-  (Pillow's 4 and the array's 3) instead of about 11. The full-size arrays are freed before
+  (Pillow's 4 and the array's 3) instead of about 10. The full-size arrays are freed before
   the function returns; only model-size arrays (and an optional bounded view) leave it.
 """
 
