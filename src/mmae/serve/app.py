@@ -32,10 +32,10 @@ from starlette.exceptions import HTTPException
 
 from mmae._version import __version__
 from mmae.data.image_io import read_image
-from mmae.engine import plots
-from mmae.engine.inference import Inferencer
-from mmae.engine.video_predict import VideoSource
 from mmae.errors import DataError
+from mmae.inference.inferencer import Inferencer
+from mmae.inference.video_predict import VideoSource
+from mmae.report import plots
 from mmae.serve.batcher import Batcher
 
 DEFAULT_MAX_BYTES = 20_000_000
