@@ -11,6 +11,7 @@ from conftest import BENCH_FAST, write_two_categories
 
 from mmae.benchmark import runner as B
 from mmae.benchmark.tables import category_group, format_tables
+from mmae.data import categories as discover_categories
 from mmae.errors import DataError, RunFolderError
 
 FAST = BENCH_FAST
@@ -114,8 +115,8 @@ def test_plan_routes_sets_and_finds_video(tmp_path: Path, tiny_root: Path) -> No
 
     ped2 = generate_synthetic_video(tmp_path / "v" / "one", seed=0, frame_size=(32, 32),
                                     num_train=1, num_test=1, train_frames=20, test_frames=20)
-    assert list(B.discover_categories(ped2, "video")) == ["UCSDped2"]
-    assert list(B.discover_categories(tmp_path / "v" / "one", "video")) == ["UCSDped2"]
+    assert list(discover_categories(ped2, "video")) == ["UCSDped2"]
+    assert list(discover_categories(tmp_path / "v" / "one", "video")) == ["UCSDped2"]
 
 
 def test_not_a_benchmark_folder(tmp_path: Path, tiny_root: Path) -> None:

@@ -32,7 +32,7 @@ def _one_line(exc: BaseException) -> str:
 
 def execute_cell(plan: Any, key: Key, cell: Path, device: str | None = None) -> Outcome:
     """Run one cell and catch its failure (traceback to ``cell/error.txt``)."""
-    from mmae.benchmark.runner import run_cell
+    from mmae.benchmark.cell import run_cell
 
     model, category, seed = key
     try:

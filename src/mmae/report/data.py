@@ -1,7 +1,7 @@
 """What ``report.html`` shows, gathered from a finished evaluation (arrays and dicts only).
 
-Each task's ``evaluate`` (``mmae test``) calls its writer, :func:`write_image_report` or
-:func:`write_video_report`, with what it already computed (scores, maps, masks, metrics, the PRO
+Each task's ``evaluate`` (``mmae test``) calls its writer in :mod:`mmae.report.write`
+with what it already computed (scores, maps, masks, metrics, the PRO
 curve); the only model work is the task's reconstruction of the few gallery images. The page
 itself is built by :mod:`mmae.report.html` from the dataclasses below and does no model
 or metric work.
@@ -10,7 +10,7 @@ or metric work.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,8 +25,7 @@ from mmae.errors import DataError
 from mmae.runs import checkpoint as ck
 
 if TYPE_CHECKING:
-    from mmae.config import RunConfig
-    from mmae.runs.run import Run
+    pass
 
 REPORT = "report.html"
 GALLERY_SIZE = 4  # images per gallery row group
@@ -222,76 +221,3 @@ def gallery_indices(labels: np.ndarray, scores: np.ndarray,
 
 Reconstruct = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None]]
 """Dataset indices -> their inputs ``(N, H, W, C)`` and reconstructions (or None), in [0, 1]."""
-
-
-def write_image_report(out: Path, run: Run, cfg: RunConfig, result: dict[str, Any],
-                       records: Sequence[Any], scores: np.ndarray, maps: np.ndarray,
-                       masks: list[np.ndarray] | None, eval_maps: list[np.ndarray] | None,
-                       pro: tuple[np.ndarray, np.ndarray] | None,
-                       reconstruct: Reconstruct) -> Path:
-    """Gather an image test's report data and write ``out/report.html``; returns its path.
-
-    Only what the test computed is used; the only model work is ``reconstruct`` of the few
-    gallery images.
-
-    Args:
-        out: The test output folder. run: The run (its default threshold, its training log).
-        cfg: The evaluated config. result: The ``metrics.json`` dict.
-        records: The test images' records (``path``, ``label``, ``defect``), in test order.
-        scores: Image scores ``(N,)``. maps: Post-processed maps ``(N, S, S)``.
-        masks: Ground-truth masks, and eval_maps: the maps resized to them (None without masks).
-        pro: The PRO curve ``(fpr, pro)`` of the test's AU-PRO (None where there is none).
-        reconstruct: The task's gallery reconstruction.
-    """
-    from mmae.report.html import image_report_html, write_report
-
-    labels = np.array([r.label for r in records], dtype=np.int64)
-    defects = [r.defect for r in records]
-    scores = np.asarray(scores, dtype=np.float64)
-    threshold, source = run.threshold()
-    picks = gallery_indices(labels, scores)
-    chosen = sorted({i for idx in picks.values() for i in idx})
-    images, recons = reconstruct(chosen) if chosen else (None, None)
-    row = {i: k for k, i in enumerate(chosen)}
-    gallery = {title: [GalleryItem(
-        name=Path(records[i].path).name, defect=defects[i], label=int(labels[i]),
-        score=float(scores[i]), image=images[row[i]],
-        recon=None if recons is None else recons[row[i]], anomaly_map=maps[i],
-        mask=None if masks is None else masks[i]) for i in idx]
-        for title, idx in picks.items() if idx}
-    have_pixels = masks is not None and eval_maps is not None
-    au_pro = result.get("au_pro")
-    report = ImageReport(
-        header=Header("test report", cfg.model, str(run.path), str(result.get("data", cfg.data))),
-        metrics=result, labels=labels, scores=scores, threshold=threshold,
-        threshold_source=source, roc_image=image_roc_curves(labels, scores, defects),
-        roc_pixel=pixel_roc_curve(masks, eval_maps, result.get("pixel_auroc"))
-        if have_pixels else [],
-        pro=None if pro is None or au_pro is None else pro_curve_of(au_pro, *pro, cfg.fpr_limit),
-        fpr_limit=cfg.fpr_limit, train_log=read_train_log(run.path), gallery=gallery,
-        map_range=(0.0, float(np.percentile(maps, 99.9)) or 1.0))
-    path = Path(out) / REPORT
-    write_report(path, image_report_html(report))
-    return path
-
-
-def write_video_report(out: Path, run: Run, cfg: RunConfig, result: dict[str, Any],
-                       names: list[str], scores: list[np.ndarray],
-                       labels: list[np.ndarray]) -> Path:
-    """Write ``out/report.html`` of a video test; returns its path.
-
-    Args:
-        out: The test output folder. run: The run (its training log). cfg: The evaluated config.
-        result: The ``metrics.json`` dict. names: Video names.
-        scores: Per video, the per-frame anomaly score (NaN: not scored).
-        labels: Per video, 0 / 1 per frame.
-    """
-    from mmae.report.html import video_report_html, write_report
-
-    report = VideoReport(
-        header=Header("test report", cfg.model, str(run.path), str(result.get("data", cfg.data))),
-        metrics=result, names=list(names), scores=[np.asarray(s, float) for s in scores],
-        labels=[np.asarray(lab) for lab in labels], train_log=read_train_log(run.path))
-    path = Path(out) / REPORT
-    write_report(path, video_report_html(report))
-    return path

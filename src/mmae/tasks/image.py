@@ -15,7 +15,7 @@ from mmae import metrics as M
 from mmae.data.files import atomic_write_text
 from mmae.device import eval_mode
 from mmae.errors import DataError
-from mmae.report.data import write_image_report
+from mmae.report.write import write_image_report
 from mmae.runs.run import Run
 from mmae.tasks.base import Task, fmt
 from mmae.tasks.image_report import save_test_grid

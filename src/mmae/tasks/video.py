@@ -18,7 +18,7 @@ from mmae.data.video import ClipDataset, VideoDataset
 from mmae.data.video.files import resize_gray
 from mmae.device import eval_mode
 from mmae.errors import DataError
-from mmae.report.data import write_video_report
+from mmae.report.write import write_video_report
 from mmae.runs.run import Run
 from mmae.tasks.base import Task, fmt
 from mmae.tasks.video_report import write_curves
