@@ -124,29 +124,30 @@ def _section_of(name: str) -> str | None:
     return None
 
 
-def _split_key(key: str, model: str) -> tuple[str | None, str]:
-    """``(section, name)`` of a --set key; section None when unknown."""
+def _split_key(key: str, margs: dict[str, Any]) -> tuple[str | None, str]:
+    """``(section, name)`` of a --set key, given the model's arguments; section None: unknown."""
     head, dot, rest = key.partition(".")
     if dot and head in ("model", *SECTIONS):
         if head == "model":
-            return ("model", rest) if rest in model_arguments(model) else (None, rest)
+            return ("model", rest) if rest in margs else (None, rest)
         return (head, rest) if rest in SECTIONS[head] else (None, rest)
     section = _section_of(key)
     if section is not None:
         return section, key
-    return ("model", key) if key in model_arguments(model) else (None, key)
+    return ("model", key) if key in margs else (None, key)
 
 
 def accepts_setting(model: str, key: str) -> bool:
     """Whether ``--set key=...`` is a valid setting for ``model`` (flat or ``section.key``)."""
-    return _split_key(key, model)[0] is not None
+    return _split_key(key, model_arguments(model))[0] is not None
 
 
-def _apply(cfg: RunConfig, values: dict[str, Any], source: str, strict: bool) -> None:
-    """Apply settings to ``cfg``; with ``strict`` an unknown key is an error, else skipped."""
-    margs = model_arguments(cfg.model)
+def _apply(cfg: RunConfig, margs: dict[str, Any], values: dict[str, Any], source: str,
+           strict: bool) -> None:
+    """Apply settings to ``cfg`` (``margs``: its model's arguments and their defaults); with
+    ``strict`` an unknown key is an error, else skipped."""
     for key, value in values.items():
-        section, name = _split_key(key, cfg.model)
+        section, name = _split_key(key, margs)
         if section == "model":
             default = margs[name]
             if isinstance(default, (int, float)) and not isinstance(default, bool):
@@ -164,7 +165,8 @@ def _apply(cfg: RunConfig, values: dict[str, Any], source: str, strict: bool) ->
             )
 
 
-def _apply_block(cfg: RunConfig, block: dict[str, Any], source: str, shared: bool) -> None:
+def _apply_block(cfg: RunConfig, margs: dict[str, Any], block: dict[str, Any], source: str,
+                 shared: bool) -> None:
     """Apply a preset block: section mappings (``train: {...}``) and/or plain keys.
 
     ``shared`` blocks apply model arguments only to the models that take them.
@@ -175,9 +177,9 @@ def _apply_block(cfg: RunConfig, block: dict[str, Any], source: str, shared: boo
                 raise ConfigError(f"{source}: section {key} must be a mapping")
             prefix = "" if key == "model" and shared else f"{key}."
             strict = not (shared and key == "model")
-            _apply(cfg, {f"{prefix}{k}": v for k, v in value.items()}, source, strict)
+            _apply(cfg, margs, {f"{prefix}{k}": v for k, v in value.items()}, source, strict)
         else:
-            _apply(cfg, {key: value}, source, strict=True)
+            _apply(cfg, margs, {key: value}, source, strict=True)
 
 
 def override_eval_settings(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
@@ -188,13 +190,14 @@ def override_eval_settings(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
     """
     allowed = set(SECTIONS["eval"]) | {"device", "video_layout", "label_source",
                                        "test_clip_stride"}
-    bad = sorted(k for k in values if _split_key(k, cfg.model)[1] not in allowed
-                 or _split_key(k, cfg.model)[0] in (None, "model"))
+    margs = model_arguments(cfg.model)
+    bad = sorted(k for k in values if _split_key(k, margs)[1] not in allowed
+                 or _split_key(k, margs)[0] in (None, "model"))
     if bad:
         raise ConfigError(f"--set {', '.join(bad)}: not an evaluation setting; "
                           f"`mmae test` accepts {', '.join(sorted(allowed))}")
     new = RunConfig.from_dict(cfg.to_dict())
-    _apply(new, values, "--set", strict=True)
+    _apply(new, margs, values, "--set", strict=True)
     return new
 
 
@@ -213,14 +216,14 @@ def resolve_config(
     Raises:
         ConfigError: unknown model, preset or setting, or an out-of-range value.
     """
-    spec = get_spec(model)
+    spec = get_spec(model)  # the registry is asked once: the model's kind and arguments
+    margs = spec.arguments()
     cfg = RunConfig(model=model, preset=preset, kind=spec.kind, data=str(data))
-    raw = load_preset(preset)
-    block = dict(raw.get(spec.kind, {}) or {})
+    block = dict(load_preset(preset).get(spec.kind, {}) or {})
     per_model = (block.pop("models", {}) or {}).get(model, {}) or {}
-    _apply_block(cfg, block, f"preset {preset}", shared=True)
-    _apply_block(cfg, per_model, f"preset {preset} (models.{model})", shared=False)
-    _apply(cfg, overrides or {}, "--set", strict=True)
+    _apply_block(cfg, margs, block, f"preset {preset}", shared=True)
+    _apply_block(cfg, margs, per_model, f"preset {preset} (models.{model})", shared=False)
+    _apply(cfg, margs, overrides or {}, "--set", strict=True)
     return cfg
 
 
