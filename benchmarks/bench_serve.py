@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def train_run(root: Path) -> Path:
     from mmae.cli.main import main
-    from mmae.data.synth_image import generate_synthetic_images
+    from mmae.data.synth.image import generate_synthetic_images
 
     cat = generate_synthetic_images(root / "data", seed=0, categories=1, n_train=24,
                                     n_test=12)[0]
@@ -67,7 +67,7 @@ async def load(port: int, files: list[Path], clients: int, total: int) -> tuple[
 def direct_rate(run: Path, files: list[Path], batch: int, total: int) -> float:
     """Images/s of ``predict_images`` in-process (decoding included, as the service does)."""
     from mmae.data.image_io import read_image
-    from mmae.engine.inference import Inferencer
+    from mmae.inference.inferencer import Inferencer
 
     inf = Inferencer.load(run)
     inf.predict_images([read_image(files[0], inf.config.channels)])  # warm-up
@@ -90,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         run = args.run or train_run(root)
-        from mmae.engine.run import Run
+        from mmae.runs.run import Run
 
         cfg = Run(run).config()
         files = sorted(Path(cfg.data).rglob("test/**/*.png"))[:32]

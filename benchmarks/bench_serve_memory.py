@@ -49,7 +49,7 @@ def free_port() -> int:
 def train_run(root: Path) -> Path:
     """A tiny 32 px image run (seconds)."""
     from mmae.cli.main import main
-    from mmae.data.synth_image import generate_synthetic_images
+    from mmae.data.synth.image import generate_synthetic_images
 
     cat = generate_synthetic_images(root / "data", seed=0, categories=1, n_train=12,
                                     n_test=4)[0]

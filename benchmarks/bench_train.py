@@ -1,4 +1,4 @@
-"""Training-loop overhead: ``mmae.engine.train.train`` against a bare forward/backward/step.
+"""Training-loop overhead: ``mmae.training.train.train`` against a bare forward/backward/step.
 
 For each case (a preset of the ``mmae`` image model, optionally at another image size) a worker
 process builds one synthetic category in memory and measures, alternately:
@@ -64,10 +64,10 @@ def _worker(case: str, data: str, repeats: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import mmae.engine.train as tr
+    import mmae.training.train as tr
+    from mmae.config import parse_set, resolve_config
     from mmae.data.image import open_image_dataset
-    from mmae.engine.config import parse_set, resolve_config
-    from mmae.engine.seed import seed_everything
+    from mmae.training.seed import seed_everything
 
     preset, size, _, epochs, _, _ = CASES[case]
     sets = [f"epochs={epochs}", "save_every=1"] + ([f"image_size={size}"] if size else [])
@@ -143,7 +143,7 @@ def _worker(case: str, data: str, repeats: int) -> dict:
 
 def _make_data(root: Path, image_size: int, n_images: int) -> str:
     sys.path.insert(0, str(ROOT / "src"))
-    from mmae.data.synth_image import generate_synthetic_images
+    from mmae.data.synth.image import generate_synthetic_images
 
     folder = generate_synthetic_images(root, seed=0, categories=["disc"], image_size=image_size,
                                        n_train=n_images, n_test=2)[0]
@@ -234,7 +234,7 @@ def main() -> None:
         f"images in memory; best of the alternating runs (cpu cases: 3 x `--repeats`, "
         f"paper@128: 2, paper: 1). *bare*: forward, loss, backward and Adam step on in-memory "
         f"float "
-        f"batches; *loop*: `mmae.engine.train.train` "
+        f"batches; *loop*: `mmae.training.train.train` "
         f"(data, logging, checkpoint every epoch, progress bar to a null stream), without model "
         f"construction and the final threshold calibration. *fraction* = loop samples/s / bare "
         f"samples/s; *overhead* = loop time / bare time - 1 (wall clock, best runs); "

@@ -22,10 +22,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import cpu_model, write_section  # noqa: E402
 
-from mmae.data.synth_video import generate_synthetic_video
-from mmae.engine.config import resolve_config
-from mmae.engine.evaluate import run_test
-from mmae.engine.train import build_model, train
+from mmae.config import resolve_config
+from mmae.data.synth.video import generate_synthetic_video
+from mmae.tasks.evaluate import run_test
+from mmae.training.train import build_model, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("mmae3d", "memae3d", "ae3d")

@@ -39,8 +39,8 @@ def write_video(path: Path, frames: int, size: int) -> None:
 
 def measure(run: Path, video: Path, out: Path) -> dict:
     """Run in a fresh process: predict one video, report peaks and speed."""
-    from mmae.engine.inference import Inferencer
-    from mmae.engine.video_predict import predict_video_inputs
+    from mmae.inference.inferencer import Inferencer
+    from mmae.inference.video_predict import predict_video_inputs
 
     inferencer = Inferencer.load(run)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -57,7 +57,7 @@ def measure(run: Path, video: Path, out: Path) -> dict:
 
 def train_run(root: Path) -> Path:
     from mmae.cli.main import main
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     data = generate_synthetic_video(root / "data", seed=0, num_train=2, num_test=1,
                                     train_frames=40, test_frames=20)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmae.engine.benchmark_stats import compare_models
+from mmae.benchmark.stats import compare_models
 
 
 def study_table(results: dict, reference: str, metric: str = "au_pro") -> str:

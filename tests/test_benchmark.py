@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import BENCH_FAST, write_two_categories
 
-from mmae.engine import benchmark as B
-from mmae.engine.benchmark_tables import category_group, format_tables
+from mmae.benchmark import runner as B
+from mmae.benchmark.tables import category_group, format_tables
+from mmae.data import categories as discover_categories
 from mmae.errors import DataError, RunFolderError
 
 FAST = BENCH_FAST
@@ -57,7 +58,7 @@ def test_benchmark_tables_and_resume(cli, tiny_root: Path, tmp_path: Path, monke
     def no_training(*a, **k):
         raise AssertionError("a finished cell was trained again")
 
-    monkeypatch.setattr("mmae.engine.train.train", no_training)
+    monkeypatch.setattr("mmae.training.train.train", no_training)
     code, stdout2, err = cli(*args)
     assert code == 0, err
     assert _trained(out) == before
@@ -110,12 +111,12 @@ def test_plan_routes_sets_and_finds_video(tmp_path: Path, tiny_root: Path) -> No
     assert list(plan.categories) == ["grid"]
     with pytest.raises(DataError, match="not a video dataset"):
         B.plan_benchmark(tiny_root, "ae3d")
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     ped2 = generate_synthetic_video(tmp_path / "v" / "one", seed=0, frame_size=(32, 32),
                                     num_train=1, num_test=1, train_frames=20, test_frames=20)
-    assert list(B.discover_categories(ped2, "video")) == ["UCSDped2"]
-    assert list(B.discover_categories(tmp_path / "v" / "one", "video")) == ["UCSDped2"]
+    assert list(discover_categories(ped2, "video")) == ["UCSDped2"]
+    assert list(discover_categories(tmp_path / "v" / "one", "video")) == ["UCSDped2"]
 
 
 def test_not_a_benchmark_folder(tmp_path: Path, tiny_root: Path) -> None:
@@ -154,7 +155,7 @@ def test_failed_cell_is_recorded_and_retried(cli, tiny_root: Path, tmp_path: Pat
     out = tmp_path / "bench"
     args = ["benchmark", "--data", tiny_root, "--models", "ae,vae", "--categories", "tiny",
             "--out", out, "--quiet", *FAST]
-    import mmae.engine.train as train_module
+    import mmae.training.train as train_module
 
     real_train = train_module.train
 

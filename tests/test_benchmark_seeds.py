@@ -10,20 +10,20 @@ import pytest
 import torch
 from conftest import BENCH_FAST, write_two_categories
 
-from mmae.engine import benchmark as B
-from mmae.engine.benchmark_stats import (
+from mmae.benchmark import runner as B
+from mmae.benchmark.stats import (
     bootstrap_interval,
     compare_models,
     parse_compare,
     resolve_comparisons,
     t_interval,
 )
-from mmae.engine.benchmark_tables import comparison_table, format_tables
-from mmae.engine.benchmark_variants import expand_grid, parse_grid, parse_variant, split_top
-from mmae.engine.checkpoint import load_checkpoint
-from mmae.engine.config import accepts_setting
-from mmae.engine.run import Run
+from mmae.benchmark.tables import comparison_table, format_tables
+from mmae.benchmark.variants import expand_grid, parse_grid, parse_variant, split_top
+from mmae.config import accepts_setting
 from mmae.errors import ConfigError, RunFolderError
+from mmae.runs.checkpoint import load_checkpoint
+from mmae.runs.run import Run
 
 FAST = BENCH_FAST
 TIMING = ("train_seconds", "test_seconds")
@@ -225,7 +225,7 @@ def test_jobs_match_one_job(cli, tiny_root: Path, tmp_path: Path, monkeypatch) -
                 def not_here(*a, **k):
                     raise AssertionError("a cell trained in the main process")
 
-                monkeypatch.setattr("mmae.engine.train.train", not_here)
+                monkeypatch.setattr("mmae.training.train.train", not_here)
             code, _, err = cli("benchmark", "--data", tiny_root, "--models", "ae",
                                "--out", out, "--quiet", "--jobs", jobs, *FAST)
             assert code == 0, err

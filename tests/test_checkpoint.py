@@ -8,8 +8,8 @@ import pickle
 import pytest
 import torch
 
-from mmae.engine import checkpoint as ck
 from mmae.errors import CheckpointError, RunFolderError
+from mmae.runs import checkpoint as ck
 
 
 def test_roundtrip_plain_dict(tmp_path):

@@ -106,7 +106,7 @@ def test_data_json_describes_mvtec(cli, tiny_mvtec):
 
 
 def test_data_describes_a_video_dataset(cli, tmp_path):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     root = generate_synthetic_video(tmp_path / "v", seed=0, num_train=2, num_test=1,
                                     train_frames=20, test_frames=20)
@@ -127,7 +127,7 @@ def test_bad_model_setting_fails_before_creating_the_run(cli, tmp_path, tiny_mvt
 
 
 def test_image_model_on_video_data_is_refused(cli, tmp_path):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     data = generate_synthetic_video(tmp_path / "v", seed=0, num_train=1, num_test=1,
                                     train_frames=20, test_frames=20)

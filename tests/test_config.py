@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from mmae.engine.config import RunConfig, list_presets, parse_set, resolve_config
+from mmae.config import RunConfig, list_presets, parse_set, resolve_config
 from mmae.errors import ConfigError
 from mmae.models.registry import create_model, list_models, model_arguments
 
@@ -76,7 +76,7 @@ def test_config_dict_roundtrip():
 
 
 def test_settings_help_shows_resolved_values():
-    from mmae.engine.config import settings_help
+    from mmae.config import settings_help
 
     text = settings_help("mmae", "paper", parse_set(["epochs=7"]))
     assert "  epochs = 7" in text and "  image_size = 256" in text
@@ -109,7 +109,7 @@ def test_earlier_flat_config_still_loads():
 
 
 def test_accepts_setting():
-    from mmae.engine.config import accepts_setting
+    from mmae.config import accepts_setting
 
     assert accepts_setting("mmae", "epochs") and accepts_setting("mmae", "train.epochs")
     assert accepts_setting("mmae", "num_scales") and accepts_setting("mmae", "model.num_scales")
@@ -142,7 +142,7 @@ def test_paper_preset_uses_memae_video_protocol(cli):
 def test_a_model_argument_named_init_goes_to_the_model_section():
     from torch import nn
 
-    from mmae.engine.config import accepts_setting
+    from mmae.config import accepts_setting
     from mmae.models import registry
 
     class WithInit(nn.Module):

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import mmae
+from mmae.config import accepts_setting
 from mmae.data.video import ClipDataset, open_video_dataset
-from mmae.engine.config import accepts_setting
-from mmae.engine.inference import Inferencer
+from mmae.inference.inferencer import Inferencer
 from mmae.metrics import clip_scores_to_frames
 from mmae.models.registry import get_spec
 
@@ -35,7 +35,7 @@ def _sets(model: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_video(tmp_path_factory):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     return generate_synthetic_video(tmp_path_factory.mktemp("cv") / "v", seed=0,
                                     frame_size=(48, 64), num_train=2, num_test=1,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmae.engine.checkpoint import load_checkpoint
+from mmae.runs.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from mmae._version import __version__
+from mmae.config import resolve_config
 from mmae.data.video import open_video_dataset
-from mmae.engine.config import resolve_config
-from mmae.engine.inference import Inferencer
-from mmae.engine.run import Run
-from mmae.engine.tasks import get_task
+from mmae.inference.inferencer import Inferencer
 from mmae.models.registry import create_model
+from mmae.runs.run import Run
+from mmae.tasks import get_task
 
 SMALL = {"image_size": 32, "clip_length": 8, "widths": [4, 4, 8, 8], "memory_size": 10,
          "test_clip_stride": 1}
@@ -19,7 +19,7 @@ SMALL = {"image_size": 32, "clip_length": 8, "widths": [4, 4, 8, 8], "memory_siz
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     return generate_synthetic_video(tmp_path_factory.mktemp("iv") / "v", seed=1,
                                     frame_size=(40, 50), num_train=1, num_test=1,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmae.engine.checkpoint import load_checkpoint
-from mmae.engine.run import Run
 from mmae.errors import ConfigError
 from mmae.models import create_model, list_models
 from mmae.models.patch_pca import PatchPCA
+from mmae.runs.checkpoint import load_checkpoint
+from mmae.runs.run import Run
 
 SIZE = 32
 

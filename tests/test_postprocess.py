@@ -8,9 +8,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from mmae.engine.config import resolve_config
-from mmae.engine.postprocess import PostProcess
+from mmae.config import resolve_config
 from mmae.metrics import resize_map_to_mask
+from mmae.scoring.postprocess import PostProcess
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 2.3, 4.0])

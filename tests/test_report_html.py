@@ -12,13 +12,13 @@ from report_check import find_chromium, render, static_problems
 from sklearn.metrics import auc, roc_auc_score
 
 from mmae import metrics as M
+from mmae.benchmark.report import benchmark_report_html, markdown_tables_html
 from mmae.cli.main import main
-from mmae.engine import report_data as R
-from mmae.engine.report_benchmark import benchmark_report_html, markdown_tables_html
-from mmae.engine.report_html import image_report_html, video_report_html
-from mmae.engine.report_plots import series_of
-from mmae.engine.run import Run
 from mmae.metrics.curve import trapezoid_to_limit
+from mmae.report import data as R
+from mmae.report.charts import series_of
+from mmae.report.html import image_report_html, video_report_html
+from mmae.runs.run import Run
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(

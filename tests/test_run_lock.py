@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mmae.engine.checkpoint import load_checkpoint
-from mmae.engine.lock import RunLock, is_locked
 from mmae.errors import RunFolderError
+from mmae.runs.checkpoint import load_checkpoint
+from mmae.runs.lock import RunLock, is_locked
 
 TRAIN = ["--quiet", "--set", "image_size=32", "--set", "num_scales=2", "--set", "latent_dim=32",
          "--set", "batch_size=2"]

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from mmae import __version__  # noqa: E402
 from mmae.cli.main import main  # noqa: E402
-from mmae.engine.inference import Inferencer  # noqa: E402
+from mmae.inference.inferencer import Inferencer  # noqa: E402
 from mmae.serve import create_app  # noqa: E402
 
 
@@ -177,7 +177,7 @@ def test_load_on_loopback_every_request_answered_and_batched(image_run, inferenc
 
 @pytest.mark.slow
 def test_video_run_returns_per_frame_scores_of_mmae_predict(tmp_path):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     data = generate_synthetic_video(tmp_path / "data", seed=0, num_train=1, num_test=1,
                                     train_frames=30, test_frames=30)
@@ -212,7 +212,7 @@ def test_video_run_returns_per_frame_scores_of_mmae_predict(tmp_path):
 def test_video_run_serve_honours_threshold_rule_f1(tmp_path, monkeypatch):
     import uvicorn
 
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     data = generate_synthetic_video(tmp_path / "data", seed=0, num_train=1, num_test=2,
                                     train_frames=30, test_frames=40)

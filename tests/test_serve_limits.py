@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from mmae.cli.main import main  # noqa: E402
 from mmae.data.video.limits import limit_frames  # noqa: E402
-from mmae.engine.inference import Inferencer  # noqa: E402
 from mmae.errors import LimitError  # noqa: E402
+from mmae.inference.inferencer import Inferencer  # noqa: E402
 from mmae.serve import app as app_module  # noqa: E402
 from mmae.serve import create_app  # noqa: E402
 
@@ -206,7 +206,7 @@ def _video(path: Path, frames: int, size: tuple[int, int]) -> Path:
 
 @pytest.mark.slow
 def test_video_frame_size_and_count_are_bounded(tmp_path, cli):
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     data = generate_synthetic_video(tmp_path / "data", seed=0, num_train=1, num_test=1,
                                     train_frames=20, test_frames=20)

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmae.benchmark.tables import category_group
 from mmae.data.image import open_image_dataset
 from mmae.data.image_layout import image_layout, mvtec_categories
-from mmae.data.synth_image import (
+from mmae.data.synth.image import (
     SYNTH_IMAGE_CATEGORIES,
     SYNTH_IMAGE_DEFECTS,
     generate_synthetic_images,
     render_synthetic_image,
 )
-from mmae.data.synth_image_hard import HARD_DEFECTS, HARD_RENDER
-from mmae.engine.benchmark_tables import category_group
+from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER
 from mmae.errors import ConfigError, RunFolderError
 
 SMALL = {"image_size": 48, "n_train": 6, "n_test": 8}

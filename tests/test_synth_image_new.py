@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmae.benchmark.tables import category_group
 from mmae.data.image import open_image_dataset
-from mmae.data.synth_image import (
+from mmae.data.synth.image import (
     HARD_CATEGORIES,
     SYNTH_IMAGE_CATEGORIES,
     SYNTH_IMAGE_DEFECTS,
@@ -17,9 +18,8 @@ from mmae.data.synth_image import (
     parse_synth_categories,
     render_synthetic_image,
 )
-from mmae.data.synth_image_pcb import PCB_RENDER
-from mmae.data.synth_image_textures import TEXTURE_RENDER
-from mmae.engine.benchmark_tables import category_group
+from mmae.data.synth.image_pcb import PCB_RENDER
+from mmae.data.synth.image_textures import TEXTURE_RENDER
 from mmae.errors import ConfigError
 
 NEW = ("tiles", "gravel", "pcb")

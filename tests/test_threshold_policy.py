@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from conftest import write_tiny_mvtec
 
-from mmae.data.synth_video import generate_synthetic_video
-from mmae.engine.config import RunConfig
-from mmae.engine.tasks import get_task
-from mmae.engine.tasks.base import holdout
-from mmae.engine.thresholds import choose_threshold, normal_threshold
+from mmae.config import RunConfig
+from mmae.data.synth.video import generate_synthetic_video
 from mmae.errors import ConfigError
+from mmae.scoring.thresholds import choose_threshold, normal_threshold
+from mmae.tasks import get_task
+from mmae.tasks.base import holdout
 
 
 def test_holdout_split():

@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from mmae.config import parse_set, resolve_config
 from mmae.data.image import open_image_dataset
-from mmae.engine.checkpoint import load_checkpoint
-from mmae.engine.checkpoint_writer import CheckpointWriter, model_state
-from mmae.engine.config import parse_set, resolve_config
-from mmae.engine.diagnostics import group_grad_norms, module_group, parameter_groups
-from mmae.engine.epoch_stats import EpochStats
-from mmae.engine.train import train
 from mmae.models.mmae import MMAE
 from mmae.models.output import ModelOutput
 from mmae.models.vae import VAE
+from mmae.runs.checkpoint import load_checkpoint
+from mmae.training.checkpoint_writer import CheckpointWriter, model_state
+from mmae.training.diagnostics import group_grad_norms, module_group, parameter_groups
+from mmae.training.epoch_stats import EpochStats
+from mmae.training.train import train
 
 SMALL = ["epochs=3", "image_size=32", "batch_size=5", "num_scales=2", "latent_dim=32",
          "widths=[8,16,16]"]

@@ -10,7 +10,7 @@ import textwrap
 
 import torch
 
-from mmae.engine.checkpoint import load_checkpoint
+from mmae.runs.checkpoint import load_checkpoint
 
 TRAIN = ["--model", "mmae", "--set", "epochs=4", "--set", "image_size=32", "--set",
          "batch_size=4", "--set", "num_scales=2", "--set", "latent_dim=32", "--quiet"]

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from mmae.engine.checkpoint import load_checkpoint
-from mmae.engine.config import parse_set, resolve_config
-from mmae.engine.train import TrainingError, train
+from mmae.config import parse_set, resolve_config
 from mmae.models.mmae import MMAE
+from mmae.runs.checkpoint import load_checkpoint
+from mmae.training.train import TrainingError, train
 
 SMALL = ["epochs=6", "image_size=32", "batch_size=4", "num_scales=2", "latent_dim=32",
          "widths=[8,16,16]"]

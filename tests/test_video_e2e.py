@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mmae.data.synth_video import generate_synthetic_video
+from mmae.data.synth.video import generate_synthetic_video
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from mmae.cli.main import main
-from mmae.data.synth_video import generate_synthetic_video
-from mmae.engine.inference import Inferencer
-from mmae.engine.video_predict import predict_video_inputs
+from mmae.data.synth.video import generate_synthetic_video
+from mmae.inference.inferencer import Inferencer
+from mmae.inference.video_predict import predict_video_inputs
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmae.data.synth_video import generate_synthetic_video
+from mmae.data.synth.video import generate_synthetic_video
 from mmae.data.video import describe_video_dataset, open_video_dataset
 from mmae.errors import RunFolderError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmae.data.synth_video_motion import (
+from mmae.data.synth.video_motion import (
     FAST_FACTOR,
     MOTION_KINDS,
     NORMAL_DRIFT,
@@ -84,7 +84,7 @@ def test_cli_motion(tmp_path: Path) -> None:
 
 
 def test_default_video_unchanged(tmp_path: Path) -> None:
-    from mmae.data.synth_video import generate_synthetic_video
+    from mmae.data.synth.video import generate_synthetic_video
 
     root = generate_synthetic_video(tmp_path, seed=3, frame_size=(48, 64), num_train=2,
                                     num_test=3, train_frames=40, test_frames=40,

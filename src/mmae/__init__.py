@@ -5,7 +5,7 @@ from mmae.models.registry import create_model, list_models
 
 
 def __getattr__(name: str):
-    # ``mmae.Detector`` is imported lazily: it pulls in the engine, which imports mmae itself.
+    # ``mmae.Detector`` is imported lazily: training and inference import mmae itself.
     if name == "Detector":
         from mmae.detector import Detector
 

@@ -1,3 +1,3 @@
-"""The package version (imported by the engine without importing the package root)."""
+"""The package version (imported by the subpackages without importing the package root)."""
 
 __version__ = "0.1.0"

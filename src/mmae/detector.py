@@ -1,4 +1,4 @@
-"""A scikit-learn / pyod style estimator around the engine.
+"""A scikit-learn / pyod style estimator around training and inference.
 
     det = mmae.Detector("mmae", settings={"epochs": 20}).fit(normal_images)
     det.decision_function(images)   # image scores, higher = more anomalous
@@ -8,7 +8,7 @@
 Images are uint8 arrays (H, W) / (H, W, C) or floats in [0, 1]: one array, a stacked array
 (N, H, W[, C]), a list of arrays (sizes may differ), a list of image paths, or a folder / MVTec AD
 category (its training split for ``fit``, all its images otherwise). Training is ``mmae train``'s;
-scores, maps and the threshold come from :class:`~mmae.engine.inference.Inferencer`, exactly as in
+scores, maps and the threshold come from :class:`~mmae.inference.Inferencer`, exactly as in
 ``mmae predict``. A run folder (``run_dir``, a temporary one by default) holds the checkpoint,
 config and thresholds, so ``Detector.load(run)`` reopens any CLI run too. The constructor only
 stores its parameters, so ``sklearn.base.clone`` works.
@@ -27,6 +27,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch.utils.data import Dataset
 
+from mmae.config import RunConfig, resolve_config
 from mmae.data.image_io import (
     is_image_file,
     list_image_files,
@@ -34,11 +35,10 @@ from mmae.data.image_io import (
     resize_image,
     to_channels,
 )
-from mmae.engine.checkpoint import output_folder
-from mmae.engine.config import RunConfig, resolve_config
-from mmae.engine.inference import Inferencer, as_uint8_image
-from mmae.engine.train import train
 from mmae.errors import ConfigError, DataError
+from mmae.inference.inferencer import Inferencer, as_uint8_image
+from mmae.runs.checkpoint import output_folder
+from mmae.training.train import train
 
 Images = np.ndarray | Sequence[np.ndarray] | Sequence[str | os.PathLike[str]] | str | Path
 
@@ -114,9 +114,9 @@ class Detector(BaseEstimator):
     Attributes (after ``fit`` or ``load``):
         threshold_: The image-score threshold ``predict`` uses (None if the run has none).
         decision_scores_: Scores of the training images (only after ``fit``).
-        config_: The run's :class:`~mmae.engine.config.RunConfig`.
+        config_: The run's :class:`~mmae.config.RunConfig`.
         model_: The trained ``torch.nn.Module`` (eval mode).
-        inferencer_: The :class:`~mmae.engine.inference.Inferencer` behind the scores.
+        inferencer_: The :class:`~mmae.inference.Inferencer` behind the scores.
     """
 
     def __init__(self, model: str = "mmae", preset: str = "cpu",
@@ -137,7 +137,7 @@ class Detector(BaseEstimator):
         if cfg.kind != "image":
             raise ConfigError(f"Detector handles image models; {self.model!r} is a video model")
         if isinstance(X, (str, os.PathLike)) and Path(X).is_dir():
-            from mmae.engine.tasks import get_task
+            from mmae.tasks import get_task
 
             cfg.data = str(Path(X).resolve())
             data = get_task(cfg).open("train", progress=False)

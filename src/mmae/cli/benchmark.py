@@ -1,4 +1,4 @@
-"""``mmae benchmark``: the argparse front end of :mod:`mmae.engine.benchmark`."""
+"""``mmae benchmark``: the argparse front end of :mod:`mmae.benchmark.runner`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mmae.engine.config import parse_set
+from mmae.config import parse_set
 
 DESCRIPTION = (
     "Train and test every (model, category, seed) cell with the same preset, data pipeline and "
@@ -71,9 +71,9 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """``mmae benchmark``: run or resume, print the tables; exit 1 if some cell failed."""
-    from mmae.engine.benchmark import RESULTS, TABLES, cell_folder, run_benchmark
-    from mmae.engine.benchmark_tables import format_tables
-    from mmae.engine.benchmark_variants import parse_grid
+    from mmae.benchmark.runner import RESULTS, TABLES, cell_folder, run_benchmark
+    from mmae.benchmark.tables import format_tables
+    from mmae.benchmark.variants import parse_grid
 
     categories = None if args.categories.strip().lower() == "all" else args.categories
     out = Path(args.out)

@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 from mmae.cli.options import max_pixels_value
-from mmae.engine import checkpoint as ck
-from mmae.engine.config import parse_set, resolve_config, settings_help
-from mmae.engine.run import Run
+from mmae.config import parse_set, resolve_config, settings_help
 from mmae.errors import ConfigError, DataError
+from mmae.runs import checkpoint as ck
+from mmae.runs.run import Run
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``mmae train``."""
-    from mmae.engine.train import build_model, train
+    from mmae.training.train import build_model, train
 
     if args.help_settings:
         print(settings_help(args.model, args.preset or "cpu", parse_set(args.sets)))
@@ -55,8 +55,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """``mmae test``."""
-    from mmae.engine.evaluate import run_test
-    from mmae.engine.tasks import get_task
+    from mmae.tasks import get_task
+    from mmae.tasks.evaluate import run_test
 
     run = Path(args.run)
     task = get_task(Run(run).config())  # clear error before anything else
@@ -71,7 +71,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``mmae predict``."""
-    from mmae.engine.predict import run_predict
+    from mmae.inference.predict import run_predict
 
     max_pixels = max_pixels_value(args.max_pixels)
     with ck.output_folder(Path(args.out), args.overwrite, "output folder") as out:
@@ -97,7 +97,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def _synth(args: argparse.Namespace, out: Path) -> None:
     if args.what == "image":
-        from mmae.data.synth_image import generate_synthetic_images, parse_synth_categories
+        from mmae.data.synth.image import generate_synthetic_images, parse_synth_categories
 
         if args.motion:
             raise ConfigError("--motion applies to `mmae synth video` only")
@@ -108,11 +108,11 @@ def _synth(args: argparse.Namespace, out: Path) -> None:
         if args.categories is not None:
             raise ConfigError("--categories applies to `mmae synth image` only")
         if args.motion:
-            from mmae.data.synth_video_motion import generate_motion_video
+            from mmae.data.synth.video_motion import generate_motion_video
 
             root = generate_motion_video(out, seed=args.seed)
         else:
-            from mmae.data.synth_video import generate_synthetic_video
+            from mmae.data.synth.video import generate_synthetic_video
 
             root = generate_synthetic_video(out, seed=args.seed)
         print(f"wrote synthetic video dataset to {root}")
@@ -120,7 +120,7 @@ def _synth(args: argparse.Namespace, out: Path) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``mmae demo``."""
-    from mmae.engine.demo import run_demo
+    from mmae.demo import run_demo
 
     run_demo(Path(args.out), video=args.video, model=args.model, seed=args.seed,
              sets=parse_set(args.sets), overwrite=args.overwrite, progress=not args.quiet)
@@ -130,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     """``mmae data PATH [--json]``."""
     from mmae.data import describe
-    from mmae.engine.report import format_description
+    from mmae.data.describe_text import format_description
 
     path = Path(args.path)
     if not path.exists():
@@ -142,7 +142,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``mmae export``."""
-    from mmae.engine.export import export_onnx
+    from mmae.inference.export import export_onnx
 
     res = export_onnx(Path(args.run), Path(args.out), opset=args.opset,
                       check=not args.no_check, overwrite=args.overwrite)

@@ -62,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"mmae serve needs its extra: pip install 'mmae[serve]' ({exc.name} "
                           "is missing)") from None
-    from mmae.engine.inference import Inferencer
+    from mmae.inference.inferencer import Inferencer
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: choose 0 to 65535")

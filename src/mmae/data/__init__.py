@@ -1,5 +1,5 @@
 """Datasets: MVTec AD and folder images (`mmae.data.image`), video benchmarks (`mmae.data.video`),
-and the synthetic generators (`mmae.data.synth_image`, `mmae.data.synth_video`).
+and the synthetic generators (`mmae.data.synth.image`, `mmae.data.synth.video`).
 
 The entry point: :func:`detect`, :func:`categories`, :func:`open_dataset`, :func:`describe`.
 """

@@ -29,6 +29,17 @@ class ModelSpec:
     kind: str = "image"  # "image" (2D) or "video" (3D)
     description: str = ""
 
+    def arguments(self) -> dict[str, Any]:
+        """Every keyword argument the model accepts, with the registered defaults applied."""
+        sig = inspect.signature(self.cls.__init__)
+        args = {
+            k: p.default
+            for k, p in sig.parameters.items()
+            if k != "self" and p.default is not inspect.Parameter.empty
+        }
+        args.update(self.defaults)
+        return args
+
 
 _REGISTRY: dict[str, Callable[[], ModelSpec]] = {}
 
@@ -66,15 +77,7 @@ def get_spec(name: str) -> ModelSpec:
 
 def model_arguments(name: str) -> dict[str, Any]:
     """Every keyword argument the model accepts, with the registered defaults applied."""
-    spec = get_spec(name)
-    sig = inspect.signature(spec.cls.__init__)
-    args = {
-        k: p.default
-        for k, p in sig.parameters.items()
-        if k != "self" and p.default is not inspect.Parameter.empty
-    }
-    args.update(spec.defaults)
-    return args
+    return get_spec(name).arguments()
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:
@@ -86,7 +89,7 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
             it into the user's error).
     """
     spec = get_spec(name)
-    known = model_arguments(name)
+    known = spec.arguments()
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ConfigError(

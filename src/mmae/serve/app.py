@@ -34,9 +34,9 @@ from starlette.exceptions import HTTPException
 from mmae._version import __version__
 from mmae.data.image_decode import DEFAULT_MAX_PIXELS
 from mmae.data.video.limits import DEFAULT_MAX_FRAMES
-from mmae.engine import plots
-from mmae.engine.inference import Inferencer
-from mmae.engine.predict import HEATMAP_MAX_SIDE
+from mmae.inference.inferencer import Inferencer
+from mmae.inference.predict import HEATMAP_MAX_SIDE
+from mmae.report import plots
 from mmae.serve.admission import DEFAULT_MAX_QUEUE, Admission, Busy, default_decode_workers
 from mmae.serve.batcher import Batcher
 from mmae.serve.uploads import (

@@ -19,9 +19,9 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from mmae.data.image_decode import DecodedImage, decode_for_model
-from mmae.engine.inference import Inferencer
-from mmae.engine.video_predict import VideoSource
 from mmae.errors import DataError, LimitError
+from mmae.inference.inferencer import Inferencer
+from mmae.inference.video_predict import VideoSource
 
 _GENERIC_TYPES = ("application/octet-stream", "")
 

@@ -1,0 +1,1 @@
+"""mmae benchmark: plans, cells, worker processes, statistics, tables and its report."""

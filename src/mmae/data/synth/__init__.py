@@ -1,0 +1,1 @@
+"""Synthetic datasets: image categories (MVTec AD layout) and videos (UCSD Ped2 layout)."""

@@ -1,1 +1,0 @@
-"""Everything around the pure models: config, training, checkpoints, scoring, evaluation, plots."""

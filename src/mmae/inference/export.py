@@ -1,0 +1,98 @@
+"""``mmae export``: a trained run as an ONNX model that gives the scores ``mmae predict`` gives.
+
+The graph wraps the model and the run's post-processing module (:mod:`mmae.scoring.postprocess`).
+It takes ``image`` (B, C, S, S) in [0, 1] (or ``clip`` (B, 1, T, S, S) in [-1, 1] for video
+models) with a dynamic batch size and returns ``recon``, ``anomaly_map`` (post-processed: smoothed
+image maps, or per-pixel clip errors) and ``pred_score`` (the image score or clip error). The
+model's metadata_props carry ``threshold`` (the run's default threshold), ``threshold_rule``,
+``model``, ``kind``, ``image_size`` and ``channels``. Needs the ``onnx`` extra
+(``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to check the export).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmae.data.files import atomic_write_bytes
+from mmae.errors import ConfigError, RunFolderError
+from mmae.inference.inferencer import Inferencer
+from mmae.scoring.postprocess import PostProcess
+
+OUTPUTS = ("recon", "anomaly_map", "pred_score")
+
+
+class Exportable(torch.nn.Module):
+    """Model + post-processing, returning ``(recon, anomaly_map, pred_score)``."""
+
+    def __init__(self, model: torch.nn.Module, post: PostProcess) -> None:
+        super().__init__()
+        self.model = model
+        self.post = post
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.model(x)
+        maps, scores = self.post(out.anomaly_map)
+        return out.recon, maps, scores
+
+
+def _require(*modules: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"mmae export needs {', '.join(missing)}: pip install 'mmae[onnx]'")
+
+
+def metadata(inf: Inferencer) -> dict[str, str]:
+    """The ``metadata_props`` of the exported model (strings)."""
+    c = inf.config
+    return {"threshold": "" if inf.threshold is None else repr(float(inf.threshold)),
+            "threshold_rule": inf.threshold_source, "model": c.model, "kind": inf.kind,
+            "image_size": str(c.image_size), "channels": str(c.channels),
+            "smoothing_sigma": str(c.smoothing_sigma), "score_reduce": c.score_reduce}
+
+
+def export_onnx(run: Path, out: Path, opset: int = 18, check: bool = True,
+                overwrite: bool = False) -> dict[str, Any]:
+    """Export a run to ONNX; with ``check``, compare onnxruntime's outputs with torch's.
+
+    Returns:
+        ``{"path", "input", "opset", "threshold", "max_abs_diff": {output: float}}`` (diffs
+        only with ``check``).
+    """
+    _require("onnx", "onnxscript", *(["onnxruntime"] if check else []))
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise RunFolderError(f"{out} already exists; choose another --out or pass --overwrite")
+    inf = Inferencer.load(run, device="cpu")
+    wrapper = Exportable(inf.model, inf.post).eval()
+    x = inf.task.example_input()
+    name = inf.task.input_name
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with redirect_stdout(io.StringIO()):  # the exporter prints progress lines
+        program = torch.onnx.export(wrapper, (x,), input_names=[name], output_names=list(OUTPUTS),
+                                    dynamic_shapes=({0: batch},), opset_version=opset,
+                                    dynamo=True)
+    proto = program.model_proto
+    for key, value in metadata(inf).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    atomic_write_bytes(out, proto.SerializeToString())
+    result: dict[str, Any] = {"path": str(out), "input": name, "opset": opset,
+                              "threshold": inf.threshold}
+    if check:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        xc = inf.task.example_input(batch=3, seed=1)  # another batch size than the export's
+        got = sess.run(None, {name: xc.numpy()})
+        with torch.no_grad():
+            ref = wrapper(xc)
+        result["max_abs_diff"] = {k: float(np.abs(g - r.numpy()).max())
+                                  for k, g, r in zip(OUTPUTS, got, ref)}
+    return result

@@ -1,0 +1,1 @@
+"""Reports and pictures: report.html of a test run, its figures, heatmap and grid PNGs."""

@@ -1,0 +1,1 @@
+"""The training loop, its per-epoch statistics, seeding and background checkpoint writes."""
