@@ -129,7 +129,7 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
         out: dict[str, Any] = {"score": score, "threshold": threshold,
                                "anomalous": None if threshold is None else score >= threshold}
         if heatmap and dec.view is not None:
-            out["heatmap"] = _heatmap_png(dec.view, m)
+            out["heatmap"] = await admission.run(_heatmap_png, dec.view, m)  # off the loop
         return out
 
     async def predict_video(request: Request, heatmap: bool) -> dict[str, Any]:
