@@ -1,0 +1,1 @@
+"""A run folder on disk: its files, its lock and its checkpoints."""
