@@ -14,7 +14,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "train": ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "num_workers",
               "device", "amp", "save_every"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
-             "frame_rule", "clip_error", "fpr_limit", "eval_batch_size"),
+             "frame_rule", "clip_error", "fpr_limit", "eval_batch_size", "map_terms",
+             "standardize", "feature_fit", "knn_bank", "clip_reduce"),
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -23,9 +24,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "frame_rule": ("mean", "center"),
     "clip_error": ("squared", "l2norm"),
     "video_layout": ("auto", "ucsd", "avenue", "shanghaitech", "frames"),
+    "standardize": ("none", "pooled", "position"),
+    "feature_fit": ("pooled", "position"),
+    "clip_reduce": ("mean", "max", "topk_mean"),
 }
+# The anomaly-map terms of ``map_terms`` (joined with "+"), see mmae.scoring.terms.
+MAP_TERMS: tuple[str, ...] = ("model", "ssim", "gradient", "feature", "gaussian", "knn")
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
-             "test_clip_stride", "save_every", "eval_batch_size")
+             "test_clip_stride", "save_every", "eval_batch_size", "knn_bank")
 _NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip")
 
 
@@ -76,6 +82,11 @@ def coerce(key: str, value: Any, template: Any) -> Any:
         raise ConfigError(f"setting {key}={value!r}: must be in (0, 1]")
     if key == "val_fraction" and not 0 <= value < 1:
         raise ConfigError(f"setting {key}={value!r}: must be in [0, 1)")
+    if key == "map_terms":
+        names = [n.strip() for n in str(value).split("+")]
+        if not all(names) or any(n not in MAP_TERMS for n in names):
+            raise ConfigError(f"setting map_terms={value!r}: join one or more of "
+                              f"{', '.join(MAP_TERMS)} with '+'")
     if key == "channels" and value not in (None, 1, 3):
         raise ConfigError(f"setting channels={value!r}: must be 1 or 3")
     return value

@@ -37,8 +37,7 @@ class Exportable(torch.nn.Module):
         self.post = post
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.model(x)
-        maps, scores = self.post(out.anomaly_map)
+        out, maps, scores = self.post.run(self.model, x)
         return out.recon, maps, scores
 
 

@@ -153,6 +153,21 @@ class Encoder(nn.Sequential):
             layers += [nn.Flatten(1), nn.Linear(width_in * math.prod(plan.grid), latent_dim)]
         super().__init__(*layers)
         self.plan = plan
+        self.num_blocks = len(plan.strides)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Mid-level feature maps of ``x``: the outputs of every conv block but the first and the
+        last (the last alone when there are fewer than three), shallow to deep.
+
+        The hook for feature-space scoring (:mod:`mmae.scoring.features`); it only computes.
+        """
+        keep = range(1, self.num_blocks - 1) if self.num_blocks >= 3 else (self.num_blocks - 1,)
+        out = []
+        for i, block in enumerate(list(self)[: max(keep) + 1]):
+            x = block(x)
+            if i in keep:
+                out.append(x)
+        return out
 
 
 class Decoder(nn.Module):

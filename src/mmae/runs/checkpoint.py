@@ -19,13 +19,14 @@ from typing import Any
 import torch
 
 from mmae.data.files import atomic_write, atomic_write_bytes, atomic_write_text
-from mmae.runs.lock import LOCK, is_locked
 from mmae.errors import CheckpointError, RunFolderError
+from mmae.runs.lock import LOCK, is_locked
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 THRESHOLDS = "thresholds.json"
 LOG = "train_log.jsonl"
+POSTPROCESS = "postprocess.pt"
 __all__ = ["CHECKPOINT", "CONFIG", "LOG", "THRESHOLDS", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "load_checkpoint", "output_folder", "prepare_out_dir",
            "save_checkpoint"]

@@ -30,4 +30,4 @@ def run_test(run: Path, data: Path | None = None, out: Path | None = None,
     data = Path(data) if data is not None else Path(cfg.data)
     out = Path(out) if out is not None else r.path / "test"
     with r.lock():
-        return get_task(cfg).evaluate(r, model, device, data, out, progress)
+        return get_task(cfg).attach(r).evaluate(r, model, device, data, out, progress)

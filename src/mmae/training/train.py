@@ -141,6 +141,7 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
         raise TrainingError(f"no training samples in {cfg.data}")
 
     model = build_model(cfg).to(rt.device)
+    task.check_post(model)
     trainable = getattr(model, "trainable", True)
     opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
            if trainable else None)
@@ -222,6 +223,7 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
         writer.wait()
     bar.close()
     if rt.is_main:
+        task.fit_post(Run(run), model, train_part, rt.device)  # before the threshold
         task.calibrate(Run(run), model, val_part, train_part, rt.device)
     teardown_runtime(rt)
     return run

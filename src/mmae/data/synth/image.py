@@ -21,6 +21,8 @@ Categories (:data:`SYNTH_IMAGE_CATEGORIES`, the first is the demo default):
   stones) (:mod:`mmae.data.synth.image_textures`) and ``pcb`` (a fine-structured object: a chip
   with thin legs on a board, :mod:`mmae.data.synth.image_pcb`), RGB: hard, with pose, phase and
   lighting variation and small defects.
+* ``grass`` (a stochastic surface of thin overlapping blades, :mod:`mmae.data.synth.image_grass`),
+  RGB: hard.
 
 :data:`HARD_CATEGORIES` names the hard ones (everything after the four easy categories).
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mmae.data.synth.image_grass import GRASS_DEFECTS, GRASS_RENDER
 from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER
 from mmae.data.synth.image_pcb import PCB_DEFECTS, PCB_RENDER
 from mmae.data.synth.image_textures import TEXTURE_DEFECTS, TEXTURE_RENDER
@@ -43,7 +46,7 @@ from mmae.errors import ConfigError, RunFolderError
 
 # New categories go at the end: a category's position seeds its images.
 SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS,
-                                           *TEXTURE_DEFECTS, *PCB_DEFECTS)
+                                           *TEXTURE_DEFECTS, *PCB_DEFECTS, *GRASS_DEFECTS)
 HARD_CATEGORIES: tuple[str, ...] = SYNTH_IMAGE_CATEGORIES[4:]
 SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     "disc": ("scratch", "stain", "missing_part"),
@@ -53,6 +56,7 @@ SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     **HARD_DEFECTS,
     **TEXTURE_DEFECTS,
     **PCB_DEFECTS,
+    **GRASS_DEFECTS,
 }
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_N_TRAIN = 160
@@ -262,7 +266,7 @@ def _nut(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 _RENDER: dict[str, Callable[[Rng, int, str | None], tuple[np.ndarray, np.ndarray]]] = {
     "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut, **HARD_RENDER,
-    **TEXTURE_RENDER, **PCB_RENDER,
+    **TEXTURE_RENDER, **PCB_RENDER, **GRASS_RENDER,
 }
 
 
