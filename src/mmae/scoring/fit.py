@@ -16,7 +16,7 @@ the threshold, which is set on it afterwards).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -38,7 +38,7 @@ def check_model(post: PostProcess, model: torch.nn.Module, name: str) -> None:
                           f"features for {', '.join(used)}; use model, ssim or gradient")
 
 
-def _feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[Tensor],
+def feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[Tensor],
                    device: torch.device, seed: int) -> dict[str, Tensor]:
     """Gaussian and memory-bank statistics of the normal patch embeddings."""
     pooled = post.feature_fit == "pooled"
@@ -79,29 +79,39 @@ def _feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[
     return out
 
 
-def _standardize_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[Tensor],
-                       device: torch.device) -> dict[str, Tensor]:
-    """Per-term mean and spread of the normal maps (pooled or per position)."""
-    s1: dict[str, Tensor] = {}
-    s2: dict[str, Tensor] = {}
-    count = 0
+def normal_maps(post: PostProcess, model: torch.nn.Module, batches: Iterable[Tensor],
+                device: torch.device) -> Iterator[dict[str, Tensor]]:
+    """The raw term maps of normal batches (video: the per-pixel clip error)."""
     for x in batches:
         x = x.to(device)
         out = model(x)
-        maps = ({"model": post.video_error(out.anomaly_map)} if post.kind == "video"
-                else post.term_maps(model, x, out))
-        for name, m in maps.items():
+        yield ({"model": post.video_error(out.anomaly_map)} if post.kind == "video"
+               else post.term_maps(model, x, out))
+
+
+def standardize_stats(standardize: str, maps: Iterable[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Per-term mean and spread of normal maps (``pooled`` or per ``position``).
+
+    Args:
+        standardize: ``pooled`` or ``position``.
+        maps: Batches of term maps, name -> ``(B, *spatial)``.
+    """
+    s1: dict[str, Tensor] = {}
+    s2: dict[str, Tensor] = {}
+    count = 0
+    for batch in maps:
+        for name, m in batch.items():
             m = m.double()
             s1[name] = s1.get(name, 0) + m.sum(0)
             s2[name] = s2.get(name, 0) + (m * m).sum(0)
-        count += x.shape[0]
+        count += next(iter(batch.values())).shape[0]
     stats: dict[str, Tensor] = {}
     for name in s1:
         mean_pos = s1[name] / count
         var_pos = (s2[name] / count - mean_pos ** 2).clamp_min(0)
         mean_all = mean_pos.mean()
         var_all = (s2[name].mean() / count - mean_all ** 2).clamp_min(1e-24)
-        if post.standardize == "pooled":
+        if standardize == "pooled":
             mean, scale = mean_all, var_all.sqrt()
         else:
             mean, scale = mean_pos, (var_pos + 0.01 * var_all).sqrt()
@@ -132,11 +142,12 @@ def fit_postprocess(post: PostProcess, model: torch.nn.Module,
     n = 0
     with eval_mode(model), torch.no_grad():
         if any(t in T.NORMAL_TERMS for t in post.terms):
-            feats = _feature_stats(post, model, batches(), device, seed)
+            feats = feature_stats(post, model, batches(), device, seed)
             post.load_fitted({k: v.to(device) for k, v in feats.items()})
             state.update(feats)
         if post.standardize != "none":
-            std = _standardize_stats(post, model, batches(), device)
+            std = standardize_stats(post.standardize,
+                                    normal_maps(post, model, batches(), device))
             post.load_fitted({k: v.to(device) for k, v in std.items()})
             state.update(std)
         n = sum(int(x.shape[0]) for x in batches()) if state else 0
