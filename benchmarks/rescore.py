@@ -57,6 +57,19 @@ IMAGE_CANDIDATES: dict[str, dict[str, Any]] = {
     "feature+knn|pooled": {"map_terms": "feature+knn", "standardize": "pooled"},
     "gaussian+knn|pooled": {"map_terms": "gaussian+knn", "standardize": "pooled"},
     "all|pooled": {"map_terms": ALL, "standardize": "pooled"},
+    "ssim": {"map_terms": "ssim"},
+    "gradient": {"map_terms": "gradient"},
+    "ssim+gradient|pooled": {"map_terms": "ssim+gradient", "standardize": "pooled"},
+    "gaussian[position]|topk": {"map_terms": "gaussian", "feature_fit": "position",
+                                "score_reduce": "topk_mean"},
+    "ssim+gaussian[position]|pooled": {"map_terms": "ssim+gaussian", "feature_fit": "position",
+                                       "standardize": "pooled"},
+    "ssim+gradient+gaussian[position]|pooled": {"map_terms": "ssim+gradient+gaussian",
+                                                "feature_fit": "position",
+                                                "standardize": "pooled"},
+    "model+ssim+gradient+gaussian[position]|pooled": {
+        "map_terms": "model+ssim+gradient+gaussian", "feature_fit": "position",
+        "standardize": "pooled"},
 }
 VIDEO_CANDIDATES: dict[str, dict[str, Any]] = {
     "base": {},

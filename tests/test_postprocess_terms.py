@@ -161,3 +161,15 @@ def test_fitted_on_training_images_and_fixed_after_training(cli, tiny_mvtec, tmp
     assert code == 2 and "fitted when training ends" in err
     code, _, err = cli("test", "--run", run, "--quiet")
     assert code == 0, err
+
+
+def test_ssim_residual_equals_one_minus_ssim_in_float64() -> None:
+    from mmae.layers.ssim import ssim_anomaly_map
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(2, 3, 24, 20, generator=g)
+    for noise in (0.2, 1e-3):  # far and close reconstructions
+        r = (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
+        ref = ssim_anomaly_map(x.double(), r.double())[:, 0]
+        got = T.ssim_residual(x, r).double()
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-3, atol=1e-9)

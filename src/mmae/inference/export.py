@@ -5,8 +5,12 @@ It takes ``image`` (B, C, S, S) in [0, 1] (or ``clip`` (B, 1, T, S, S) in [-1, 1
 models) with a dynamic batch size and returns ``recon``, ``anomaly_map`` (post-processed: smoothed
 image maps, or per-pixel clip errors) and ``pred_score`` (the image score or clip error). The
 model's metadata_props carry ``threshold`` (the run's default threshold), ``threshold_rule``,
-``model``, ``kind``, ``image_size`` and ``channels``. Needs the ``onnx`` extra
-(``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to check the export).
+``model``, ``kind``, the post-processing settings, and the input contract: ``image_size``,
+``channels``, ``input_layout``, ``value_range``, ``color`` and ``resize`` (how to bring an
+image to the model's size as the data pipeline does: area interpolation when shrinking).
+Fitted post-processing statistics (``postprocess.pt``) are constants of the graph. Needs the
+``onnx`` extra (``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to check the
+export).
 """
 
 from __future__ import annotations
@@ -50,10 +54,28 @@ def _require(*modules: str) -> None:
 def metadata(inf: Inferencer) -> dict[str, str]:
     """The ``metadata_props`` of the exported model (strings)."""
     c = inf.config
-    return {"threshold": "" if inf.threshold is None else repr(float(inf.threshold)),
+    meta = {"threshold": "" if inf.threshold is None else repr(float(inf.threshold)),
             "threshold_rule": inf.threshold_source, "model": c.model, "kind": inf.kind,
             "image_size": str(c.image_size), "channels": str(c.channels),
-            "smoothing_sigma": str(c.smoothing_sigma), "score_reduce": c.score_reduce}
+            "smoothing_sigma": str(c.smoothing_sigma), "score_reduce": c.score_reduce,
+            "map_terms": c.map_terms, "standardize": c.standardize}
+    if inf.kind == "video":
+        meta.update({"clip_length": str(c.clip_length), "clip_reduce": c.clip_reduce,
+                     "input_layout": f"clip (B, 1, {c.clip_length}, {c.image_size}, "
+                                     f"{c.image_size}) float32, frames in time order",
+                     "value_range": "[-1, 1] (grey level / 127.5 - 1)",
+                     "color": "grayscale (OpenCV's RGB-to-gray weights)"})
+    else:
+        meta.update({"input_layout": f"image (B, {c.channels}, {c.image_size}, "
+                                     f"{c.image_size}) float32, channels first",
+                     "value_range": "[0, 1] (uint8 / 255)",
+                     "color": "grayscale" if c.channels == 1 else "RGB"})
+    meta["resize"] = (f"to {c.image_size} x {c.image_size} (no cropping, aspect ratio not kept): "
+                      f"area interpolation when shrinking (cv2.INTER_AREA), bilinear when "
+                      f"enlarging (cv2.INTER_LINEAR)")
+    if inf.task.post_record is not None:
+        meta["postprocess_fit"] = str(inf.task.post_record.get("fit_split"))
+    return meta
 
 
 def export_onnx(run: Path, out: Path, opset: int = 18, check: bool = True,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmae.config.settings import MAP_TERMS
-from mmae.layers.ssim import ssim_anomaly_map
+from mmae.layers.ssim import SSIM_K1, SSIM_K2, _blur, gaussian_window
 
 RESIDUAL_TERMS = ("model", "ssim", "gradient", "feature")
 NORMAL_TERMS = ("gaussian", "knn")
@@ -62,6 +62,33 @@ def _upsample(maps: Tensor, size: tuple[int, ...]) -> Tensor:
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
     return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def ssim_residual(x: Tensor, recon: Tensor, window_size: int = 11, sigma: float = 1.5
+                  ) -> Tensor:
+    """``1 - SSIM`` averaged over channels, ``(B, H, W)``, without cancellation.
+
+    The SSIM of :mod:`mmae.layers.ssim` (same window and constants), rewritten so that
+    ``1 - SSIM = (mu_d**2 * B + A' * var_d) / (A * B)`` is computed from the local mean
+    ``mu_d`` and variance ``var_d`` of the difference ``d = x - recon`` (``A``, ``B``: the
+    denominators of SSIM's luminance and contrast-structure terms, ``A' = A - mu_d**2``).
+    Computing ``1 - SSIM`` as one minus a number close to 1 would lose most digits in float32
+    for a close reconstruction.
+    """
+    x, y = x.float(), recon.float()
+    c = x.shape[1]
+    taps = gaussian_window(window_size, sigma, torch.float32).to(x.device)
+    a = x.mean(dim=(2, 3), keepdim=True)
+    b = y.mean(dim=(2, 3), keepdim=True)
+    xs, ys, d = x - a, y - b, x - y
+    moments = _blur(torch.cat([xs, ys, xs * xs, ys * ys, d, d * d], dim=1), taps)
+    ms_x, ms_y, xx, yy, md, dd = moments.split(c, dim=1)
+    mu_x, mu_y = ms_x + a, ms_y + b
+    big_a = mu_x * mu_x + mu_y * mu_y + SSIM_K1 ** 2
+    big_b = (xx - ms_x * ms_x) + (yy - ms_y * ms_y) + SSIM_K2 ** 2
+    var_d = (dd - md * md).clamp_min(0)
+    r = (md * md * big_b + (big_a - md * md) * var_d) / (big_a * big_b)
+    return r.mean(dim=1)
 
 
 def gradient_residual(x: Tensor, recon: Tensor) -> Tensor:
@@ -125,7 +152,7 @@ def residual_maps(terms: tuple[str, ...], model: torch.nn.Module, x: Tensor, rec
     if "model" in terms:
         out["model"] = raw.float()[:, 0]
     if "ssim" in terms:
-        out["ssim"] = ssim_anomaly_map(x.float(), recon.float())[:, 0]
+        out["ssim"] = ssim_residual(x, recon)
     if "gradient" in terms:
         out["gradient"] = gradient_residual(x, recon)
     if "feature" in terms:
