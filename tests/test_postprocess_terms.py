@@ -42,10 +42,10 @@ def test_default_is_the_models_own_map() -> None:
 def test_encoder_features_shapes() -> None:
     model = _model()
     feats = model.features(torch.rand(2, 3, 32, 32))
-    # four conv blocks (32 -> 16 -> 8 -> 4 -> 2): the middle two, at strides 4 and 8
-    assert [tuple(f.shape) for f in feats] == [(2, 8, 8, 8), (2, 8, 4, 4)]
+    # four conv blocks (32 -> 16 -> 8 -> 4 -> 2): the first two, at strides 2 and 4
+    assert [tuple(f.shape) for f in feats] == [(2, 4, 16, 16), (2, 8, 8, 8)]
     emb = T.embed(feats)
-    assert tuple(emb.shape) == (2, 16, 8, 8)
+    assert tuple(emb.shape) == (2, 12, 16, 16)
     for name in ("memae", "ae", "vae", "ssim_ae"):
         assert T.has_features(create_model(name, image_size=32, widths=[4, 8, 8, 8]))
     assert not T.has_features(create_model("patch_pca", image_size=32))

@@ -156,17 +156,15 @@ class Encoder(nn.Sequential):
         self.num_blocks = len(plan.strides)
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """Mid-level feature maps of ``x``: the outputs of every conv block but the first and the
-        last (the last alone when there are fewer than three), shallow to deep.
+        """Feature maps of ``x``: the outputs of the first two conv blocks (the first alone for a
+        one-block encoder), at strides 2 and 4: the fine-grained local structure.
 
-        The hook for feature-space scoring (:mod:`mmae.scoring.features`); it only computes.
+        The hook for feature-space scoring (:mod:`mmae.scoring.terms`); it only computes.
         """
-        keep = range(1, self.num_blocks - 1) if self.num_blocks >= 3 else (self.num_blocks - 1,)
         out = []
-        for i, block in enumerate(list(self)[: max(keep) + 1]):
+        for block in list(self)[: min(2, self.num_blocks)]:
             x = block(x)
-            if i in keep:
-                out.append(x)
+            out.append(x)
         return out
 
 

@@ -232,7 +232,7 @@ class MMAE(nn.Module):
         return [r.output for r in reads], [r.attention for r in reads]
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """Mid-level encoder feature maps of ``x`` at the first (full-resolution) scale."""
+        """Encoder feature maps of ``x`` at the full-resolution scale (``Encoder.features``)."""
         return self.encoders[0].features(resize(x, self.scale_sizes[0]))
 
     def forward(self, x: Tensor) -> ModelOutput:

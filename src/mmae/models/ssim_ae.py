@@ -77,7 +77,7 @@ class SSIMAE(nn.Module):
         self.decoder = Decoder(in_channels, plan, "shuffle", norm, latent_dim, output_activation)
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """Mid-level encoder feature maps of ``x`` (``Encoder.features``)."""
+        """Encoder feature maps of ``x`` (``Encoder.features``)."""
         return self.encoder.features(x)
 
     def forward(self, x: Tensor) -> ModelOutput:

@@ -6,9 +6,9 @@ Residuals between the input ``x`` and the model's reconstruction:
   reconstruction models, ``1 - SSIM`` for ``ssim_ae``);
 * ``ssim`` - ``1 - SSIM`` (11x11 Gaussian window, sigma 1.5) averaged over channels;
 * ``gradient`` - the squared difference of the Sobel gradients (both directions, every channel);
-* ``feature`` - the squared difference of the model's own mid-level encoder features of the
-  input and of the reconstruction (``model.features``), mean over channels per layer, resized to
-  the image and summed over layers.
+* ``feature`` - the squared difference of the model's own encoder features of the input and of
+  the reconstruction (``model.features``: the first two conv blocks of the full-resolution
+  encoder), mean over channels per layer, resized to the image and summed over layers.
 
 Distances of the input's encoder features to a model of normal features, fitted on normal
 images when training ends (:mod:`mmae.scoring.fit`):
@@ -19,7 +19,7 @@ images when training ends (:mod:`mmae.scoring.fit`):
 * ``knn`` - the distance to the nearest normal feature in a memory bank of normal patch
   features (a random subsample of ``knn_bank`` of them), as PatchCore does.
 
-Feature embeddings: each mid-level map is averaged over 3x3 neighbourhoods, resized to the
+Feature embeddings: each feature map is averaged over 3x3 neighbourhoods, resized to the
 first map's grid (bilinear) and the maps are concatenated along channels.
 """
 
