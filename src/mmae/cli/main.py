@@ -139,9 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="describe a dataset folder",
                        description="Describe a dataset: layout, splits, image/video counts per "
-                                   "class, sizes, masks or labels found.")
+                                   "class, sizes, masks or labels found. Image layouts: MVTec AD, "
+                                   "MVTec AD 2 and VisA as downloaded (a category, or the folder "
+                                   "of categories), or a generic folder; video layouts: UCSD, "
+                                   "Avenue, ShanghaiTech, frames.")
     p.add_argument("path", help="dataset folder")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--categories", action="store_true",
+                   help="list the categories (what `mmae benchmark --categories` picks from): "
+                        "one name a line, or name -> folder with --json")
     p.add_argument("--layout", default="auto",
                    help="video layout: auto, ucsd, avenue, shanghaitech, frames")
     _common(p)

@@ -49,9 +49,9 @@ def describe(root: str | Path, layout: str = "auto") -> dict[str, Any]:
 def categories(root: str | Path, kind: str) -> dict[str, Path]:
     """The categories of a dataset root: name -> folder.
 
-    Images: an MVTec AD category or generic image folder is one category; a folder of MVTec
-    categories gives each. Video: a dataset folder (UCSD, Avenue, ShanghaiTech, frames layout) is
-    one; a folder of several gives each.
+    Images: a category of a known layout (MVTec AD, MVTec AD 2, VisA) or a generic image folder
+    is one category; a folder of categories of one layout gives each. Video: a dataset folder
+    (UCSD, Avenue, ShanghaiTech, frames layout) is one; a folder of several gives each.
 
     Raises:
         DataError: the root is missing, or (video) holds no video dataset.
@@ -60,12 +60,9 @@ def categories(root: str | Path, kind: str) -> dict[str, Path]:
     if not root.is_dir():
         raise DataError(f"--data {root} does not exist or is not a folder")
     if kind == "image":
-        from mmae.data.image_layout import is_mvtec_category, mvtec_categories
+        from mmae.data.image_layout import image_categories
 
-        if is_mvtec_category(root):
-            return {root.name: root}
-        found = mvtec_categories(root)
-        return {n: root / n for n in found} if found else {root.name: root}
+        return image_categories(root)
     from mmae.data.video import LAYOUTS, detect_video_layout
 
     if detect_video_layout(root) is not None:
