@@ -230,3 +230,13 @@ def test_binary_images_in_a_plain_folder_warn(tmp_path: Path) -> None:
     (root / "z.png").unlink()
     scan = scan_image_split(root, "train")
     assert scan.warnings == []
+
+
+def test_root_description_names_an_incomplete_category(tmp_path: Path) -> None:
+    visa = write_tiny_visa(tmp_path / "VisA", ("candle", "pcb1"), n_train=4, n_test=2)
+    shutil.rmtree(visa / "pcb1" / "Data" / "Masks")
+    d = describe(visa)
+    assert d["category_splits"] == {"candle": {"train": 4, "test": 4},
+                                     "pcb1": {"train": 0, "test": 0}}
+    assert [n for n in d["notes"] if "pcb1" in n] == [
+        f"{visa / 'pcb1'}: incomplete VisA category: missing folder Data/Masks/Anomaly"]

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a model on the normal (training) images or videos of a "
                                    "dataset. Writes checkpoint.pt, config.yaml, train_log.jsonl "
                                    "and thresholds.json into --out.")
-    p.add_argument("--data", help="dataset: an MVTec AD category folder, a folder of good images, "
+    p.add_argument("--data", help="dataset: a category folder of MVTec AD, MVTec AD 2 or VisA "
+                                  "as downloaded, a folder of good images, "
                                   "or a video dataset folder (UCSDped2, Avenue, shanghaitech, "
                                   "frames layout); required unless --resume")
     p.add_argument("--model", default="mmae",
@@ -96,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and an empty anomalous.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders (image run); video files or folders of frames "
-                        "(video run)")
+                   help="image files or folders (image run; an MVTec AD 2 category: its "
+                        "test_private and test_private_mixed folders); video files or folders "
+                        "of frames (video run)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overlay", action="store_true",
                    help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")

@@ -78,14 +78,17 @@ def describe_image_dataset(root: str | os.PathLike[str], *, category: str | None
         cats = list(image_categories(r))
         out["categories"] = cats
         splits: dict[str, Any] = {}
+        notes = [f"open one category for training, e.g. {r / cats[0]}"]
         for cat in cats:
             entry = {}
             for split in ("train", "test"):
-                scan, _ = _scan_or_none(r / cat, split)
+                scan, err = _scan_or_none(r / cat, split)
                 entry[split] = len(scan.records) if scan else 0
+                if err and err not in notes:
+                    notes.append(err)
             splits[cat] = entry
         out["category_splits"] = splits
-        out["notes"] = [f"open one category for training, e.g. {r / cats[0]}"]
+        out["notes"] = notes
         return out
     if layout.endswith("_root"):
         layout = layout.removesuffix("_root")
