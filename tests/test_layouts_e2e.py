@@ -8,7 +8,10 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 from conftest import BENCH_FAST, write_tiny_ad2, write_tiny_visa
+
+from mmae import Detector
 
 TRAIN = ["--model", "mmae", "--quiet", "--set", "epochs=1", "--set", "image_size=32",
          "--set", "num_scales=2", "--set", "latent_dim=16", "--set", "batch_size=8"]
@@ -72,6 +75,11 @@ def test_ad2_train_test_predict_private(cli, tmp_path: Path) -> None:
         + [f"test_private_mixed/{i:03d}_overexposed.png" for i in range(3)])
     assert all(r["anomalous"] in ("0", "1") for r in rows)
     assert not (tmp_path / "pred" / "metrics.json").exists()
+    det = Detector.load(run)  # the Detector reads the category as `mmae predict` does
+    by_path = {r["path"]: float(r["score"]) for r in rows}
+    files = sorted(by_path)
+    assert np.allclose(det.decision_function(files), [by_path[f] for f in files], rtol=1e-5)
+    assert len(det.decision_function(cat)) == 6
     code, _, err = cli("predict", "--run", run, cat / "test_private", "--out",
                        tmp_path / "pred1", "--quiet")
     assert code == 0 and len(_rows(tmp_path / "pred1" / "scores.csv")) == 3, err
