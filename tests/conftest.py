@@ -75,8 +75,9 @@ def write_tiny_visa(root: Path, categories: tuple[str, ...] = ("candle",), n_tra
                     n_test: int = 4, size: int = 32, seed: int = 0) -> Path:
     """A tiny VisA root as downloaded: ``<cat>/Data/Images/{Normal,Anomaly}/*.JPG``,
     ``<cat>/Data/Masks/Anomaly/*.png`` (mask value 1, as VisA's masks: any non-zero is a defect),
-    ``<cat>/image_anno.csv`` and the split file ``split_csv/1cls.csv``. Per category: ``n_train``
-    normal training images, ``n_test`` normal and ``n_test`` anomalous test images."""
+    ``<cat>/image_anno.csv`` (defect types: ``spot`` for even anomalies, ``"spot, scratch"`` for
+    odd ones) and the split file ``split_csv/1cls.csv``. Per category: ``n_train`` normal
+    training images, ``n_test`` normal and ``n_test`` anomalous test images."""
     gen = _TinyImages(size, seed)
     rows = ["object,split,label,image,mask"]
     for cat in categories:
@@ -94,7 +95,8 @@ def write_tiny_visa(root: Path, categories: tuple[str, ...] = ("candle",), n_tra
             _save(img, root / rel)
             _save(mask, root / mrel)
             rows.append(f"{cat},test,anomaly,{rel},{mrel}")
-            anno.append(f"{rel},spot,{mrel}")
+            anno.append(f"{rel},{'spot' if i % 2 == 0 else chr(34) + 'spot, scratch' + chr(34)},"
+                        f"{mrel}")
         (data.parent / "image_anno.csv").write_text("\n".join(anno) + "\n")
     (root / "split_csv").mkdir(parents=True, exist_ok=True)
     (root / "split_csv" / "1cls.csv").write_text("\n".join(rows) + "\n")

@@ -49,8 +49,13 @@ def test_visa_detection_categories_and_official_split(tmp_path: Path) -> None:
         assert rec.mask_path == (visa / row["mask"] if row["mask"] else None)
         mask = test.load_mask(i)  # VisA masks hold 1 where anomalous: any non-zero counts
         assert mask.shape == (32, 32) and mask.sum() == (64 if rec.label else 0)
-    assert sorted(r.defect for r in test.records) == ["anomaly"] * 3 + ["good"] * 3
+    # defect types from the category's image_anno.csv; several defects read as one type
+    assert sorted(r.defect for r in test.records) == ["good"] * 3 + ["spot"] * 2 + [
+        "spot,scratch"]
     assert test.masks_complete
+    (visa / "candle" / "image_anno.csv").unlink()
+    test = open_image_dataset(visa / "candle", "test", 16, progress=False)
+    assert sorted(r.defect for r in test.records) == ["anomaly"] * 3 + ["good"] * 3
 
 
 def test_visa_describe_json(tmp_path: Path) -> None:
@@ -60,7 +65,7 @@ def test_visa_describe_json(tmp_path: Path) -> None:
     assert d["splits"]["train"] == {"images": 6, "normal": 6, "anomalous": 0,
                                     "classes": {"good": 6}}
     assert d["splits"]["test"] == {"images": 6, "normal": 3, "anomalous": 3,
-                                   "classes": {"anomaly": 3, "good": 3}}
+                                   "classes": {"good": 3, "spot": 2, "spot,scratch": 1}}
     assert d["masks"]["found"] == 3 and d["masks"]["missing"] == 0 and d["masks"]["bad"] == 0
     assert d["image_sizes"] == [{"height": 32, "width": 32, "count": 12}]
     assert d["channels"] == 3

@@ -7,7 +7,9 @@ split file ``split_csv/1cls.csv``; a category ``<cat>`` is
 
 The splits are the official ones: the rows of ``1cls.csv`` whose ``object`` is the category,
 columns ``object,split,label,image,mask`` (``split`` train/test, ``label`` normal/anomaly, paths
-relative to the VisA root). Anomalous images have the defect type ``anomaly``.
+relative to the VisA root). The defect type of an anomalous image is its ``label`` in the
+category's ``image_anno.csv`` (columns ``image,label,mask``; several defects read as one type,
+e.g. ``melt,scratch``), or ``anomaly`` without one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ NAME = "visa"
 TITLE = "VisA"
 REQUIRED = ("Data/Images/Normal", "Data/Images/Anomaly", "Data/Masks/Anomaly")
 SPLIT_FILE = "split_csv/1cls.csv"
+ANNOTATIONS = "image_anno.csv"
 COLUMNS = ("object", "split", "label", "image", "mask")
 LABELS = {"normal": 0, "anomaly": 1}
 
@@ -72,6 +75,23 @@ def _rows(root: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _defect_types(root: Path) -> dict[str, str]:
+    """Image path (relative to the VisA root) -> defect type, from ``image_anno.csv``; empty
+    when the file is absent or unreadable (the defect type is then ``anomaly``)."""
+    path = root / ANNOTATIONS
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    out = {}
+    for row in rows:
+        label = ",".join(p.strip() for p in _cell(row, "label").split(",") if p.strip())
+        if label and label.lower() != "normal" and _cell(row, "image"):
+            out[_cell(row, "image")] = label
+    return out
+
+
 def scan(root: Path, split: str) -> ImageScan:
     """Records of one split of a VisA category, from the official split file.
 
@@ -84,6 +104,7 @@ def scan(root: Path, split: str) -> ImageScan:
     records: list[ImageRecord] = []
     missing_files: list[Path] = []
     missing_masks: list[Path] = []
+    defects = _defect_types(root) if split == "test" else {}
     for n, row in enumerate(_rows(root), start=2):
         label = LABELS.get(_cell(row, "label").lower())
         if label is None or not _cell(row, "image"):
@@ -102,7 +123,8 @@ def scan(root: Path, split: str) -> ImageScan:
             image.stem + ".png")
         if not mask.is_file():
             missing_masks.append(image)
-        records.append(ImageRecord(image, 1, "anomaly", mask if mask.is_file() else None))
+        defect = defects.get(_cell(row, "image"), "anomaly")
+        records.append(ImageRecord(image, 1, defect, mask if mask.is_file() else None))
     if missing_files:
         raise DataError(f"{root}: {len(missing_files)} image(s) listed in {path} are missing, "
                         f"first {missing_files[0]}")
