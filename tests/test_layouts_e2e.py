@@ -50,6 +50,13 @@ def test_visa_train_test_and_categories(cli, tmp_path: Path) -> None:
 
 def test_ad2_train_test_predict_private(cli, tmp_path: Path) -> None:
     cat = write_tiny_ad2(tmp_path / "ad2", n_train=8, n_val=4, n_test=3, n_private=3)
+    code, out, err = cli("data", cat)
+    assert code == 0, err
+    assert out.splitlines()[2:6] == [
+        "train: 8 images (8 normal, 0 anomalous; good 8)",
+        "validation: 4 images (4 normal, 0 anomalous; good 4)",
+        "test: 6 images (3 normal, 3 anomalous; bad 3, good 3)",
+        "test_private: 3 images, no labels"]
     run = tmp_path / "run"
     code, _, err = cli("train", "--data", cat, "--out", run, *TRAIN)
     assert code == 0, err

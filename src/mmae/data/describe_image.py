@@ -153,6 +153,9 @@ def _extra_splits(out: dict[str, Any], scans: dict[str, ImageScan], category: Pa
                                       "classes": {}}
         notes.append(f"{folder.name}: {n} images without labels (no metrics); "
                      f"`mmae predict --run RUN {category}` scores them")
+    order = ["train", "validation", "test"]
+    out["splits"] = {k: out["splits"][k] for k in sorted(
+        out["splits"], key=lambda k: order.index(k) if k in order else len(order))}
 
 
 def _mask_summary(scan: ImageScan | None, image_size: dict[Path, tuple[int, int]]
