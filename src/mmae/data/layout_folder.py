@@ -38,6 +38,7 @@ MASK_DIR_NAMES = ("masks", "mask", "ground_truth", "gt")
 ANOMALY_WORDS = frozenset(ANOMALOUS_DIR_NAMES)
 MASK_WORDS = frozenset({"mask", "masks", "gt", "groundtruth", "ground_truth"})
 BINARY_SAMPLE = 16  # images checked for looking like masks
+_BINARY_MAX_PIXELS = 16_000_000  # larger images are not decoded for that check
 _LOSSLESS = (".png", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".webp")
 
 
@@ -78,6 +79,8 @@ def _looks_binary(path: Path) -> bool:
         with Image.open(path) as img:
             if img.mode == "1":
                 return True
+            if img.size[0] * img.size[1] > _BINARY_MAX_PIXELS:
+                return False  # never decode a huge file for this check
             arr = np.asarray(img.convert("RGB"))[::2, ::2]
     except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
         return False
