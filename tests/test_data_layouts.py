@@ -212,6 +212,19 @@ def test_suspicious_plain_folders_are_refused(tmp_path: Path, cli, rel: str, wor
     assert "Traceback" not in err
 
 
+def test_a_plain_folder_named_like_anomalies_warns(tmp_path: Path) -> None:
+    visa = write_tiny_visa(tmp_path / "VisA", n_train=2, n_test=2)
+    anomaly = visa / "candle" / "Data" / "Images" / "Anomaly"
+    with pytest.warns(UserWarning, match="the folder's name 'Anomaly' looks like anomalous"):
+        open_image_dataset(anomaly, "train", 8, progress=False)
+    masks = visa / "candle" / "Data" / "Masks" / "Anomaly"
+    assert any("looks like anomalous images" in n for n in describe(masks)["notes"])
+    with pytest.raises(DataError, match="'Anomaly' looks like anomalous images"):
+        open_image_dataset(visa / "candle" / "Data", "train", 8, progress=False)
+    normal = visa / "candle" / "Data" / "Images" / "Normal"
+    assert scan_image_split(normal, "train").warnings == []
+
+
 def test_top_level_ng_folder_is_the_anomalous_folder(tmp_path: Path) -> None:
     root = tmp_path / "imgs"
     for i in range(5):

@@ -13,8 +13,9 @@
 
 Nothing that looks like an anomaly or a mask is read as a good image without a word: a normal
 image whose path below the normal folder has a folder or file name with a word such as anomaly,
-defect, bad, ng, mask, ground_truth or gt is refused (DataError naming it); images that look like
-masks (two pixel values, one of them black) give a warning.
+defect, bad, ng, mask, ground_truth or gt is refused (DataError naming it); a plain folder so
+named itself, and images that look like masks (two pixel values, one of them black), give a
+warning.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def suspicious_name(rel: Path) -> tuple[str, str] | None:
         if words & ANOMALY_WORDS:
             return part, "anomalous images"
     return None
+
+
+def name_warning(root: Path, normal_root: Path, normals: list[Path]) -> str | None:
+    """A warning when a plain folder given as good images is itself named like anomalies or
+    masks (the user chose it, so it is read, with a word)."""
+    own = suspicious_name(Path(root.resolve().name)) if normal_root == root and normals else None
+    if own is None:
+        return None
+    return (f"{root}: the folder's name {own[0]!r} looks like {own[1]}, yet its images are read "
+            f"as good images")
 
 
 def _refuse_suspicious(normal_root: Path, normals: list[Path]) -> None:
@@ -159,7 +170,8 @@ def scan(root: Path, split: str, abnormal_dir: Path | None = None, mask_dir: Pat
     normals = [p for p in list_image_files(normal_root, recursive=True)
                if not _is_within(p, excluded)]
     _refuse_suspicious(normal_root, normals)
-    notes = [w for w in [binary_warning(normal_root, normals)] if w]
+    notes = [w for w in (name_warning(root, normal_root, normals),
+                         binary_warning(normal_root, normals)) if w]
     anomalous = list_image_files(abnormal_dir, recursive=True) if abnormal_dir else []
     if normal_test_dir is not None:
         train_normals, test_normals = normals, list_image_files(normal_test_dir, recursive=True)
