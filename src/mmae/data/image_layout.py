@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from mmae.data import layout_folder, layout_mvtec, layout_mvtec_ad2, layout_visa
 from mmae.data.image_records import ImageRecord, ImageScan, check_dir, subdirs
@@ -58,18 +59,16 @@ class Layout:
     scan: Callable[[Path, str], ImageScan]
     predict_folders: Callable[[Path], list[Path]] | None = None
 
-
-def _layout(module: object, **extra: object) -> Layout:
-    m = module
-    return Layout(m.NAME, m.TITLE, m.is_category, m.check, m.scan, **extra)  # type: ignore[attr-defined]
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Layout:
+        """The layout a ``layout_*`` module defines (``predict_folders`` is optional)."""
+        return cls(module.NAME, module.TITLE, module.is_category, module.check, module.scan,
+                   getattr(module, "predict_folders", None))
 
 
 #: The dataset layouts, in detection order (MVTec AD 2 before MVTec AD: both have train/good).
-LAYOUTS: tuple[Layout, ...] = (
-    _layout(layout_mvtec_ad2, predict_folders=layout_mvtec_ad2.predict_folders),
-    _layout(layout_mvtec),
-    _layout(layout_visa),
-)
+LAYOUTS: tuple[Layout, ...] = tuple(
+    Layout.from_module(m) for m in (layout_mvtec_ad2, layout_mvtec, layout_visa))
 _BY_NAME = {lay.name: lay for lay in LAYOUTS}
 
 
@@ -136,11 +135,11 @@ def image_categories(root: str | os.PathLike[str]) -> dict[str, Path]:
         DataError: ``root`` does not exist or is not a folder.
     """
     r = Path(root)
-    layout = image_layout(r)
-    if layout.endswith(ROOT_SUFFIX):
+    check_dir(r)
+    if _category_layout(r) is None:
         found = _root_categories(r)
-        assert found is not None
-        return {name: r / name for name in found[1]}
+        if found is not None:
+            return {name: r / name for name in found[1]}
     return {r.name: r}
 
 
