@@ -122,3 +122,17 @@ def test_benchmark_on_a_visa_root(cli, tmp_path: Path) -> None:
     cells = json.loads((out / "results.json").read_text())["cells"]
     assert sorted(c["category"] for c in cells) == ["candle", "pcb1"]
     assert all(c["status"] == "done" and c["au_pro"] is not None for c in cells)
+
+
+def test_data_categories_of_video_datasets(cli, tmp_path: Path) -> None:
+    from mmae.data.synth.video import generate_synthetic_video
+
+    (tmp_path / "v").mkdir()
+    for name in ("a", "b"):
+        made = generate_synthetic_video(tmp_path / f"g{name}", seed=0, num_train=1, num_test=1,
+                                        train_frames=16, test_frames=16)
+        made.rename(tmp_path / "v" / name)
+    code, out, err = cli("data", tmp_path / "v", "--categories")
+    assert code == 0 and out.split() == ["a", "b"], err
+    code, out, err = cli("data", tmp_path / "v" / "a", "--categories")
+    assert code == 0 and out.split() == ["a"], err

@@ -136,10 +136,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if args.categories:
-        from mmae.data import categories, detect
+        from mmae.data import categories
 
-        kind = "video" if args.layout != "auto" else detect(path)[0]
-        found = categories(path, kind)
+        found = categories(path, "video" if args.layout != "auto" else None)
         print(json.dumps({n: str(f) for n, f in found.items()}, indent=2) if args.json
               else "\n".join(found))
         return 0
