@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_tiny_ad2, write_tiny_visa
+from conftest import write_tiny_ad2, write_tiny_mvtec, write_tiny_visa
 from PIL import Image
 
 from mmae.config import resolve_config
@@ -69,8 +69,8 @@ def test_visa_describe_json(tmp_path: Path) -> None:
     assert d["masks"]["found"] == 3 and d["masks"]["missing"] == 0 and d["masks"]["bad"] == 0
     assert d["image_sizes"] == [{"height": 32, "width": 32, "count": 12}]
     assert d["channels"] == 3
-    keys = set(describe(write_tiny_ad2(tmp_path / "ad2")))
-    assert set(d) == keys  # every layout is described with the same keys
+    keys = set(describe(write_tiny_mvtec(tmp_path / "mvtec")))
+    assert set(d) == keys == set(describe(write_tiny_ad2(tmp_path / "ad2")))  # same keys
     root = describe(visa)
     assert root["layout"] == "visa_root" and root["categories"] == ["candle", "pcb1"]
     assert root["category_splits"]["pcb1"] == {"train": 6, "test": 6}
