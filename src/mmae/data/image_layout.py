@@ -183,7 +183,8 @@ def scan_image_split(root: str | os.PathLike[str], split: str, *, category: str 
         lay = get_layout(layout)
         cats = list(image_categories(r))
         if category is None:
-            raise DataError(f"{r} is a {lay.title} root with categories {', '.join(cats)}: "
+            article = "an" if lay.title[0] in "AEIMOU" else "a"  # an MVTec AD, a VisA
+            raise DataError(f"{r} is {article} {lay.title} root with categories {', '.join(cats)}: "
                             f"pick one, e.g. {r / cats[0]}")
         if category not in cats:
             raise DataError(f"{r}: no category {category!r} (categories: {', '.join(cats)})")
