@@ -51,6 +51,7 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
     save_every: int = 1  # epochs between checkpoints
+    logger: str = "jsonl"  # none | jsonl (train_log.jsonl only, always written) | tensorboard
     # eval
     smoothing_sigma: float = 0.0  # Gaussian smoothing of anomaly maps (pixels at model resolution)
     score_reduce: str = "max"  # max | mean | topk_mean

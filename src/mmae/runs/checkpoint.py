@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from mmae.data.files import atomic_write, atomic_write_bytes, atomic_write_text
-from mmae.runs.lock import LOCK, is_locked
 from mmae.errors import CheckpointError, RunFolderError
+from mmae.runs.lock import LOCK, is_locked
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"

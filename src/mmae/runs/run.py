@@ -21,14 +21,14 @@ from typing import Any
 import torch
 import yaml
 
-from mmae.data.files import atomic_write_text
-from mmae.runs import checkpoint as ck
 from mmae.config import RunConfig
+from mmae.data.files import atomic_write_text
 from mmae.device import pick_device
-from mmae.runs.lock import RunLock
-from mmae.scoring.thresholds import choose_threshold
 from mmae.errors import CheckpointError, ConfigError, RunFolderError
 from mmae.models.registry import create_model
+from mmae.runs import checkpoint as ck
+from mmae.runs.lock import RunLock
+from mmae.scoring.thresholds import choose_threshold
 
 
 class Run:
