@@ -40,6 +40,8 @@ class RunConfig:
     clip_stride: int = 1
     test_clip_stride: int = 1
     val_fraction: float = 0.1  # of the training images, held out to calibrate the threshold
+    tile_size: int = 0  # images: tile side in image pixels (0 = off: the whole image is resized)
+    tile_overlap: int = 0  # pixels shared by neighbouring tiles (< tile_size)
     # train
     epochs: int = 40
     batch_size: int = 16

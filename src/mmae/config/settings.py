@@ -10,7 +10,7 @@ from mmae.errors import ConfigError
 # Section -> setting names (``model`` holds the model's own keyword arguments).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("image_size", "channels", "video_layout", "label_source", "clip_length",
-             "clip_stride", "test_clip_stride", "val_fraction"),
+             "clip_stride", "test_clip_stride", "val_fraction", "tile_size", "tile_overlap"),
     "train": ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "num_workers",
               "device", "amp", "save_every", "logger"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
@@ -27,7 +27,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
              "test_clip_stride", "save_every", "eval_batch_size")
-_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip")
+_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip", "tile_size",
+                 "tile_overlap")
 
 
 def _convert(key: str, value: Any, template: Any) -> Any:
