@@ -85,6 +85,7 @@ def test_unknown_logger_is_refused(tmp_path, tiny_mvtec, cli):
     assert code == 2 and "logger" in err and "tensorboard" in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_TB, reason="the tensorboard extra is not installed")
 def test_event_files_hold_the_training_log_and_test_metrics(tmp_path, tiny_mvtec, cli):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
