@@ -16,6 +16,7 @@ from conftest import write_tiny_mvtec
 from scipy.ndimage import gaussian_filter
 
 from mmae.cli.main import main
+from mmae.config import parse_set
 from mmae.data.image_io import read_image, resize_image
 from mmae.detector import Detector
 from mmae.inference.inferencer import Inferencer
@@ -154,3 +155,36 @@ def test_onnx_scores_one_tile_and_its_metadata_says_how_to_tile(tiled_run, tmp_p
             acc[y : y + t, x : x + t] += np.outer(w1, w1) * m
             norm[y : y + t, x : x + t] += np.outer(w1, w1)
     assert float((acc / norm).max()) == pytest.approx(score, rel=1e-4)
+
+
+def test_detector_fits_tiles_of_arrays_and_maps_keep_the_image_size(tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:56] / 56
+    good = [(np.clip(0.3 + 0.4 * xx * a + 0.1 * yy + rng.normal(0, 0.01, xx.shape), 0, 1)
+             * 255).astype(np.uint8) for a in rng.uniform(0.5, 1.0, 6)]
+    det = Detector(settings=parse_set(SETTINGS), run_dir=tmp_path / "run")
+    det.fit(good)
+    bad = good[0].copy()
+    bad[10:18, 30:38] = 255
+    maps = det.anomaly_maps([good[1], bad])
+    assert [m.shape for m in maps] == [(40, 56), (40, 56)]
+    scores = det.decision_function([good[1], bad])
+    assert scores[1] > scores[0]
+    assert float(maps[1][10:18, 30:38].mean()) > float(maps[1].mean())
+    assert det.decision_scores_.shape == (6,)
+
+
+def test_benchmark_quick_mode_compares_both_modes():
+    spec = importlib.util.spec_from_file_location(
+        "bench_tiles", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tiles.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.bench(bench.QUICK)
+    assert [r["mode"] for r in results] == ["resize", "tiles"]
+    assert any("tile_size=48" in s for s in results[1]["settings"])
+    for r in results:
+        for key in ("au_pro", "image_auroc", "pixel_auroc"):
+            assert 0.0 <= r[key] <= 1.0, r
+        assert r["train_s"] > 0 and r["test_s"] > 0
+    text = bench.section(results, bench.QUICK, "bench_tiles.py --quick", 1, 0.0)
+    assert text.startswith(bench.SECTION) and "| tiles |" in text
