@@ -95,8 +95,8 @@ def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, thre
     res, til = results
     return (
         f"{SECTION}\n\n"
-        f"Small defects on large images: the synthetic `sheet` category (brushed metal; pits, "
-        f"scratches and spots of 3 to 20 px whatever the image size) at {p['side']} x "
+        f"Small defects on large images: the synthetic `sheet` category (brushed metal; faint "
+        f"scratches, cracks and specks 1 to 2.5 px wide whatever the image size) at {p['side']} x "
         f"{p['side']} px, {p['n_train']} training and {p['n_test']} test images. The `mmae` "
         f"model (preset `cpu`, {p['epochs']} epochs, `image_size={p['image_size']}`) is trained "
         f"and tested once on the whole image resized to {p['image_size']} px, and once on "

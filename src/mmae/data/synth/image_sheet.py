@@ -8,8 +8,10 @@ image's own resolution keep them (``benchmarks/bench_tiles.py``). Per image: bru
 along a jittered direction, a lighting gradient, colour jitter, sensor noise; a defect changes
 pixels only where its mask is set.
 
-Defects: ``pit`` (a small dark dent, radius 3 to 4.5 px), ``scratch`` (a thin light line, 12 to
-20 px long, 2.5 px wide), ``spot`` (a small rust-coloured blot, radius 3 to 4.5 px).
+Defects, all faint and 1 to 2.5 px wide: ``scratch`` (a straight light line, 20 to 30 px long),
+``crack`` (a dark polyline of three 8 px segments), ``specks`` (6 to 9 dark dots of 1.6 to 2.6 px
+within 16 px). The largest change a defect makes is 4 to 7 times the texture's row-to-row spread
+at full resolution, about 2 times after a 256 to 64 px resize (6 images of each defect).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from mmae.data.synth.image_hard import _grid, _smooth_noise
 
 Rng = np.random.Generator
 
-SHEET_DEFECTS: dict[str, tuple[str, ...]] = {"sheet": ("pit", "scratch", "spot")}
+SHEET_DEFECTS: dict[str, tuple[str, ...]] = {"sheet": ("scratch", "crack", "specks")}
 #: Smallest defect area in pixels (not scaled with the image size).
 SHEET_MIN_AREA = 24
 
@@ -53,19 +55,27 @@ def _sheet(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray
     mask = np.zeros((s, s), bool)
     if defect is None:
         return img, mask
-    margin = 8.0
+    margin = 16.0
     cy, cx = rng.uniform(margin, s - margin, 2)
-    if defect == "pit":
-        mask = _disc(s, cy, cx, rng.uniform(3.0, 4.5))
-        img[mask] = img[mask] * 0.55
-    elif defect == "scratch":
-        a, half = rng.uniform(0, math.pi), rng.uniform(6.0, 10.0)
+    if defect == "scratch":  # a thin, faint, light line
+        a, half = rng.uniform(0, math.pi), rng.uniform(10.0, 15.0)
         d = (half * math.sin(a), half * math.cos(a))
-        mask = _segment(s, (cy - d[0], cx - d[1]), (cy + d[0], cx + d[1]), 2.5)
-        img[mask] = np.minimum(img[mask] + 0.3, 1.0)
-    elif defect == "spot":
-        mask = _disc(s, cy, cx, rng.uniform(3.0, 4.5))
-        img[mask] = np.array((0.62, 0.36, 0.16), np.float32) + rng.uniform(-0.03, 0.03)
+        mask = _segment(s, (cy - d[0], cx - d[1]), (cy + d[0], cx + d[1]), 1.2)
+        img[mask] = img[mask] + 0.1
+    elif defect == "crack":  # a thin, faint, dark polyline
+        a = rng.uniform(0, 2 * math.pi)
+        y, x = cy, cx
+        for _ in range(3):
+            a += rng.uniform(-0.6, 0.6)
+            ny, nx = y + 8.0 * math.sin(a), x + 8.0 * math.cos(a)
+            mask |= _segment(s, (y, x), (ny, nx), 1.2)
+            y, x = ny, nx
+        img[mask] = img[mask] * 0.82
+    elif defect == "specks":  # a cluster of dark dots of 1 to 2 px
+        for _ in range(int(rng.integers(6, 10))):
+            oy, ox = rng.uniform(-8, 8, 2)
+            mask |= _disc(s, cy + oy, cx + ox, rng.uniform(0.8, 1.3))
+        img[mask] = img[mask] * 0.78
     return img, mask
 
 
