@@ -87,6 +87,9 @@ def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, thre
     """The BENCHMARKS.md section."""
     import torch
 
+    from mmae.data.tiles import TileGrid
+
+    per_image = len(TileGrid(p["side"], p["side"], p["tile_size"], p["tile_overlap"]))
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     rows = "".join(
         f"| {r['mode']} | `{' '.join(r['settings'][:1] + r['settings'][3:])}` | "
@@ -102,8 +105,9 @@ def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, thre
         f"and tested once on the whole image resized to {p['image_size']} px, and once on "
         f"{p['tile_size']} px tiles at full resolution overlapping by {p['tile_overlap']} px "
         f"(`--set tile_size={p['tile_size']} --set tile_overlap={p['tile_overlap']}`), maps "
-        f"stitched back to {p['side']} px. Train time includes the threshold calibration; test "
-        f"time is `mmae test` (metrics, report, pictures).\n\n"
+        f"stitched back to {p['side']} px ({per_image} tiles per image, so an epoch of tiles is "
+        f"{per_image} times as many model inputs). Train time includes the threshold "
+        f"calibration; test time is `mmae test` (metrics, report, pictures).\n\n"
         f"* Command: `{command}` (from the repository root, in the project venv)\n"
         f"* Machine: {cpu_model()}, {os.cpu_count()} cores (shared), torch threads {threads}; "
         f"Python {platform.python_version()}, torch {torch.__version__}; load average at start "
