@@ -38,6 +38,7 @@ from mmae.data.image_io import (
     to_channels,
 )
 from mmae.data.image_layout import predict_folders
+from mmae.data.image_tiles import FullImages
 from mmae.errors import ConfigError, DataError
 from mmae.inference.inferencer import Inferencer, as_uint8_image
 from mmae.runs.checkpoint import output_folder
@@ -149,7 +150,8 @@ class Detector(BaseEstimator):
         else:
             imgs = image_list(X)
             channels = cfg.channels or (1 if all(i.shape[2] == 1 for i in imgs) else 3)
-            data = _ArrayImages(imgs, cfg.image_size, channels)
+            data = (FullImages(arrays=imgs, channels=channels) if cfg.tile_size
+                    else _ArrayImages(imgs, cfg.image_size, channels))
         if self.run_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mmae-detector-")
             run = Path(self._tmp.name)

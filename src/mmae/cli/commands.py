@@ -101,12 +101,16 @@ def _synth(args: argparse.Namespace, out: Path) -> None:
 
         if args.motion:
             raise ConfigError("--motion applies to `mmae synth video` only")
+        size = {} if args.image_size is None else {"image_size": args.image_size}
         cats = generate_synthetic_images(out, seed=args.seed,
-                                         categories=parse_synth_categories(args.categories))
+                                         categories=parse_synth_categories(args.categories),
+                                         **size)
         print(f"wrote {len(cats)} categories to {out}: {', '.join(Path(c).name for c in cats)}")
     else:
         if args.categories is not None:
             raise ConfigError("--categories applies to `mmae synth image` only")
+        if args.image_size is not None:
+            raise ConfigError("--image-size applies to `mmae synth image` only")
         if args.motion:
             from mmae.data.synth.video_motion import generate_motion_video
 

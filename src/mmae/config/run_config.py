@@ -40,6 +40,8 @@ class RunConfig:
     clip_stride: int = 1
     test_clip_stride: int = 1
     val_fraction: float = 0.1  # of the training images, held out to calibrate the threshold
+    tile_size: int = 0  # images: tile side in image pixels (0 = off: the whole image is resized)
+    tile_overlap: int = 0  # pixels shared by neighbouring tiles (< tile_size)
     # train
     epochs: int = 40
     batch_size: int = 16
@@ -51,6 +53,7 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
     save_every: int = 1  # epochs between checkpoints
+    logger: str = "jsonl"  # none | jsonl (train_log.jsonl only, always written) | tensorboard
     # eval
     smoothing_sigma: float = 0.0  # Gaussian smoothing of anomaly maps (pixels at model resolution)
     score_reduce: str = "max"  # max | mean | topk_mean

@@ -10,9 +10,9 @@ from mmae.errors import ConfigError
 # Section -> setting names (``model`` holds the model's own keyword arguments).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("image_size", "channels", "video_layout", "label_source", "clip_length",
-             "clip_stride", "test_clip_stride", "val_fraction"),
+             "clip_stride", "test_clip_stride", "val_fraction", "tile_size", "tile_overlap"),
     "train": ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "num_workers",
-              "device", "amp", "save_every"),
+              "device", "amp", "save_every", "logger"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
              "frame_rule", "clip_error", "fpr_limit", "eval_batch_size"),
 }
@@ -23,10 +23,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "frame_rule": ("mean", "center"),
     "clip_error": ("squared", "l2norm"),
     "video_layout": ("auto", "ucsd", "avenue", "shanghaitech", "frames"),
+    "logger": ("none", "jsonl", "tensorboard"),
 }
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
              "test_clip_stride", "save_every", "eval_batch_size")
-_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip")
+_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip", "tile_size",
+                 "tile_overlap")
 
 
 def _convert(key: str, value: Any, template: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mmae.data.image_decode import DEFAULT_MAX_PIXELS, decode_for_model
+from mmae.data.image_decode import DEFAULT_MAX_PIXELS
 from mmae.data.image_io import is_image_file, list_image_files
 from mmae.data.image_layout import predict_folders
 from mmae.errors import DataError, LimitError
@@ -131,7 +131,6 @@ def _predict_images(inf: Inferencer, inputs: list[Path], out: Path, progress: bo
     :data:`HEATMAP_MAX_SIDE` for its heatmap.
     """
     files = collect_inputs(inputs)
-    cfg = inf.config
     pix = inf.run.thresholds().get("pixel_normal", {}).get("value")
     heat_dir = out / "heatmaps"
     heat_dir.mkdir(parents=True, exist_ok=True)
@@ -155,8 +154,7 @@ def _predict_images(inf: Inferencer, inputs: list[Path], out: Path, progress: bo
 
     for path in tqdm(files, desc="predict", disable=not progress, unit="img"):
         try:
-            dec = decode_for_model(path, cfg.image_size, cfg.channels, max_pixels,
-                                   view_side=HEATMAP_MAX_SIDE)
+            dec = inf.decode(path, max_pixels, view_side=HEATMAP_MAX_SIDE)
         except LimitError as exc:
             refused += 1
             refuse(str(exc))

@@ -98,6 +98,14 @@ def decode_image_upload(upload: UploadFile, name: str, size: int, channels: int,
         return decode_for_model(path, size, channels, max_pixels, view_side)
 
 
+def decode_upload_for(inferencer: Inferencer, upload: UploadFile, name: str,
+                      max_pixels: int | None, view_side: int | None) -> DecodedImage:
+    """Decode as ``mmae predict`` does for this run: at the model's size, or at full
+    resolution for a tiled run (:meth:`Inferencer.decode`), header checked first."""
+    with as_file(upload, name) as path:
+        return inferencer.decode(path, max_pixels, view_side)
+
+
 def score_video_upload(inferencer: Inferencer, upload: UploadFile, name: str,
                        max_pixels: int | None, max_frames: int | None) -> list[float]:
     """Per-frame scores of an uploaded video; its header is checked before decoding, and each

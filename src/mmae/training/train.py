@@ -34,6 +34,7 @@ from mmae.errors import MMAEError
 from mmae.models.registry import create_model
 from mmae.runs import checkpoint as ck
 from mmae.runs.run import Run
+from mmae.runs.tensorboard import RunLogger
 from mmae.tasks import Task, batch_input, get_task
 from mmae.training.checkpoint_writer import CheckpointWriter, model_state
 from mmae.training.epoch_stats import EpochStats
@@ -85,7 +86,7 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
 
 
 def _fit_data(model: torch.nn.Module, task: Task, train_set: Any, cfg: RunConfig, run: Path,
-              device: torch.device) -> None:
+              device: torch.device, tb: RunLogger | None = None) -> None:
     """Fit a model that has no optimiser (``trainable = False``) on the training inputs.
 
     ``model.fit_data`` sees them batch by batch, in order; the log record and the checkpoint say
@@ -98,6 +99,8 @@ def _fit_data(model: torch.nn.Module, task: Task, train_set: Any, cfg: RunConfig
               "samples_per_s": len(train_set) / seconds}
     with open(run / ck.LOG, "a") as fh:
         fh.write(json.dumps(record) + "\n")
+    if tb is not None:
+        tb.log_epoch(record)
     ck.save_checkpoint(run / ck.CHECKPOINT, {
         "model": model.state_dict(), "optimizer": {}, "epoch": cfg.epochs,
         "rng": get_rng_state(), "config": cfg.to_dict(), "mmae_version": __version__})
@@ -154,9 +157,10 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
         set_rng_state(state["rng"])
     if rt.is_main:
         Run(run).save_config(cfg)
+    tb = RunLogger.open(cfg.logger, run) if rt.is_main else None
     if not trainable:
         if start_epoch < cfg.epochs and rt.is_main:
-            _fit_data(model, task, train_set, cfg, run, rt.device)
+            _fit_data(model, task, train_set, cfg, run, rt.device, tb)
         start_epoch = cfg.epochs
     net = model
     if rt.world_size > 1 and trainable:
@@ -212,6 +216,8 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
             if rt.is_main:
                 with open(log_path, "a") as fh:
                     fh.write(json.dumps(record) + "\n")
+                if tb is not None:
+                    tb.log_epoch(record)
                 if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
                     writer.submit(run / ck.CHECKPOINT, {
                         "model": model_state(model), "optimizer": opt.state_dict(),
@@ -220,6 +226,8 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
                     })
     finally:
         writer.wait()
+        if tb is not None:
+            tb.close()
     bar.close()
     if rt.is_main:
         task.calibrate(Run(run), model, val_part, train_part, rt.device)
