@@ -72,6 +72,20 @@ class FullImages(Dataset):
         """The records of the items (an image dataset's), in order."""
         return [self.base.records[i] for i in self.indices]
 
+    @property
+    def layout(self) -> str:
+        """The base dataset's layout name (``"arrays"`` for images in memory)."""
+        return "arrays" if self.base is None else self.base.layout
+
+    @property
+    def validation_indices(self) -> list[int] | None:
+        """The base dataset's own validation split, as positions in this dataset."""
+        held = None if self.base is None else getattr(self.base, "validation_indices", None)
+        if held is None:
+            return None
+        held = set(held)
+        return [k for k, i in enumerate(self.indices) if i in held]
+
     def __len__(self) -> int:
         return len(self.indices)
 
