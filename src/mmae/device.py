@@ -77,12 +77,36 @@ def teardown_runtime(rt: Runtime) -> None:
 
 
 @contextlib.contextmanager
+def evaluation_precision() -> Iterator[None]:
+    """IEEE float32 matmuls and convolutions (TF32 off) inside; the previous settings after.
+
+    PyTorch may use TF32 (10-bit mantissa) for float32 convolutions and matmuls on CUDA; scores
+    computed with it differ from the CPU's and ONNX's by up to 1e-4 relative. Every scoring path
+    (threshold calibration, ``mmae test``, ``mmae predict``, the Detector, ``mmae serve``)
+    evaluates inside this context, so one tolerance holds across devices.
+    """
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn.allow_tf32
+    precision = torch.get_float32_matmul_precision()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
+        torch.set_float32_matmul_precision(precision)
+
+
+@contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put a model in eval mode under no_grad, restoring its mode afterwards."""
+    """Put a model in eval mode under no_grad and :func:`evaluation_precision`, restoring its
+    mode afterwards."""
     was = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluation_precision():
             yield model
     finally:
         model.train(was)

@@ -12,6 +12,7 @@ from mmae.cli.options import max_pixels_value
 from mmae.config import parse_set, resolve_config, settings_help
 from mmae.errors import ConfigError, DataError
 from mmae.runs import checkpoint as ck
+from mmae.runs.lock import RunLock, is_locked
 from mmae.runs.run import Run
 
 
@@ -25,6 +26,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.resume:
         run = Path(args.resume)
+        if is_locked(run):  # the lock answers first: a run being written has no final files yet
+            with RunLock(run):
+                pass  # raises RunFolderError naming the writer
         cfg = Run(run).config()
         extra = parse_set(args.sets)
         if set(extra) - {"epochs", "train.epochs"}:

@@ -21,6 +21,7 @@ import torch
 
 from mmae.config import RunConfig
 from mmae.data.image_io import resize_image, to_channels
+from mmae.device import evaluation_precision
 from mmae.errors import ConfigError, DataError
 from mmae.runs.run import Run
 from mmae.scoring.postprocess import PostProcess
@@ -124,7 +125,7 @@ class Inferencer:
         if len(images) == 0:
             raise DataError("no images given")
         maps, scores = [], []
-        with torch.no_grad():
+        with torch.no_grad(), evaluation_precision():  # IEEE float32: scores equal the CPU's
             for i in range(0, len(images), batch_size):
                 x = self.image_batch(list(images[i : i + batch_size])).to(self.device)
                 m, s = self.post(self.model(x).anomaly_map)
