@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mmae.cli.options import max_pixels_value
 from mmae.config import parse_set, resolve_config, settings_help
+from mmae.device import check_torchrun_devices, pick_device
 from mmae.errors import ConfigError, DataError
 from mmae.runs import checkpoint as ck
 from mmae.runs.lock import RunLock, is_locked
@@ -48,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
                          data=str(data.resolve()))
     build_model(cfg)  # invalid model settings fail here, before the run folder is created
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: enough GPUs, before any folder
+        check_torchrun_devices(pick_device(cfg.device))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 owns the folder
         train(cfg, Path(args.out), progress=progress)
         return 0
