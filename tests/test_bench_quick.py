@@ -34,3 +34,41 @@ def test_bench_train_quick(tmp_path):
     assert r["fraction"] == pytest.approx(r["loop_samples_per_s"] / r["bare_samples_per_s"])
     assert "| quick | this tree | 32 |" in proc.stdout
     assert bench.read_text() == before  # --quick leaves BENCHMARKS.md alone
+
+
+@pytest.mark.slow
+def test_bench_gpu_quick_on_this_device(tmp_path):
+    out = tmp_path / "gpu.json"
+    bench = ROOT / "BENCHMARKS.md"
+    before = bench.read_text()
+    proc = _run("bench_gpu.py", "--quick", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["matmul_peak_tflops"] > 0
+    rows = res["results"]
+    # quick: mmae with channels_last off and on, ae3d (3D: channels_last does not apply)
+    assert [(r["model"], r["compile"], r["channels_last"]) for r in rows] == [
+        ("mmae", "off", "off"), ("mmae", "off", "on"), ("ae3d", "off", "off")]
+    gpu = res["device"]["type"] == "cuda"
+    for r in rows:
+        assert "error" not in r, r["error"]
+        assert r["step_gflop"] > 0
+        for part in ("bare", "loop"):
+            p = r[part]
+            assert p["samples_per_s"] > 0
+            assert p["tflops"] == pytest.approx(p["samples_per_s"] / r["batch_size"]
+                                                * r["step_gflop"] / 1e3)
+            assert p["pct_of_peak"] == pytest.approx(100 * p["tflops"]
+                                                     / res["matmul_peak_tflops"])
+            assert (p["peak_memory_mb"] is not None) == gpu
+        assert r["loop_fraction"] == pytest.approx(r["loop"]["samples_per_s"]
+                                                   / r["bare"]["samples_per_s"])
+    t1 = res["projection"]["table1"]
+    rate = rows[0]["loop"]["samples_per_s"]  # mmae, default settings
+    assert t1["mmae"]["samples"] == 3629 * 2000
+    assert t1["mmae"]["hours_default"] == pytest.approx(3629 * 2000 / rate / 3600, abs=1e-3)
+    assert t1["memae"]["hours_default"] is None and t1["total_hours_default"] is None
+    t2 = res["projection"]["table2"]
+    assert t2["ae3d/ped2"]["samples"] == (2550 - 16 * 15) * 100
+    assert "| mmae | 32 | 4 | off | on |" in proc.stdout
+    assert bench.read_text() == before  # without --write BENCHMARKS.md is left alone
