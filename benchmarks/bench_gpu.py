@@ -54,9 +54,9 @@ VIDEO_MODELS = ("mmae3d", "memae3d", "ae3d")
 # Dataset sizes (training split) of the paper's tables.
 MVTEC_TRAIN_IMAGES = 3629
 VIDEO_TRAIN = {"ped2": (16, 2550), "avenue": (16, 15328), "shanghaitech": (330, 274515)}
-QUICK = {"models": "mmae,ae3d", "steps": 2, "warmup": 1, "loop_steps": 2, "loop_epochs": 2,
-         "preset": "cpu", "sets": {"image_size": 32, "clip_length": 8, "batch_size": 4,
-                                   "widths": [8, 8, 8]}}
+QUICK = {"models": "mmae,ae3d", "profile": "ae3d", "steps": 2, "warmup": 1, "loop_steps": 2,
+         "loop_epochs": 2, "preset": "cpu",
+         "sets": {"image_size": 32, "clip_length": 8, "batch_size": 4, "widths": [8, 8, 8]}}
 
 
 def _sync(device: torch.device) -> None:
@@ -179,6 +179,48 @@ def loop(cfg: Any, device: torch.device, data: Any, epochs: int) -> dict[str, An
             "peak_memory_mb": _peak_mb(device)}
 
 
+_COMPUTE = ("conv", "gemm", "matmul", "mm", "cudnn", "cutlass", "xmma", "sm80", "sm90", "wgrad",
+            "dgrad", "fprop")
+
+
+def profile(cfg: Any, device: torch.device, steps: int = 5, top: int = 25) -> dict[str, Any]:
+    """Where a bare step's time goes (torch.profiler): the top operators / kernels by self time
+    on the device, and the share in matmul / convolution kernels (the rest is elementwise,
+    reduction and copy work, memory-bound)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.manual_seed(cfg.seed)
+    rt = setup_runtime(str(device), cfg.amp)
+    model = _model(cfg).to(device)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
+    step = TrainStep(model, model, opt, rt, 0.0, cfg.compile, cfg.channels_last)
+    x = step.prepare(_input(cfg, device, torch.Generator().manual_seed(0)))
+    model.train()
+    for _ in range(2):
+        step(x)
+    _sync(device)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=acts) as prof:
+        for _ in range(steps):
+            step(x)
+        _sync(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
+    if device.type == "cuda":  # kernels only: events that ran on the device
+        events = [e for e in events if getattr(e, "device_type", None) is not None
+                  and "CUDA" in str(e.device_type)] or events
+    total = sum(getattr(e, attr) for e in events) or 1.0
+    compute = sum(getattr(e, attr) for e in events
+                  if any(k in e.key.lower() for k in _COMPUTE))
+    events.sort(key=lambda e: -getattr(e, attr))
+    return {"model": cfg.model, "steps": steps, "device_ms_per_step": total / 1e3 / steps,
+            "matmul_conv_share": compute / total,
+            "top": [{"name": e.key[:120], "calls": e.count,
+                     "ms_per_step": getattr(e, attr) / 1e3 / steps,
+                     "share": getattr(e, attr) / total} for e in events[:top]]}
+
+
 def _datasets(tmp: Path, image_cfg: Any, video_cfg: Any, loop_steps: int,
               kinds: set[str]) -> dict[str, Any]:
     """A synthetic image dataset (in memory) and a synthetic video folder, ``loop_steps``
@@ -256,7 +298,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     modes = [m.strip() for m in args.compile_modes.split(",") if m.strip()]
     sets = dict(args.sets)
     kinds = {get_spec(m).kind for m in models}
+    profile_models = {m.strip() for m in args.profile.split(",") if m.strip()}
     rows: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         image_cfg = _config("mmae", args.preset, sets)
         video_cfg = _config("mmae3d", args.preset, sets)
@@ -291,6 +335,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                             / row["bare"]["samples_per_s"])
                 rows.append(row)
                 print(_line(row), flush=True)
+            if model in profile_models:
+                try:
+                    profiles.append(profile(base, device, steps=2 if args.quick else 5))
+                except Exception as exc:  # noqa: BLE001
+                    profiles.append({"model": model, "error": f"{type(exc).__name__}: {exc}"})
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
@@ -306,7 +355,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "settings": {"preset": args.preset, "steps": args.steps, "warmup": args.warmup,
                          "loop_steps": args.loop_steps, "loop_epochs": args.loop_epochs,
                          "compile_modes": modes, "sets": sets},
-            "results": rows, "projection": projection(rows),
+            "results": rows, "projection": projection(rows), "profiles": profiles,
             "seconds": round(time.perf_counter() - t_start, 1)}
 
 
@@ -335,6 +384,16 @@ def markdown(res: dict[str, Any], command: str) -> str:
             "TFLOP/s | % of peak | peak MiB | loop samples/s | fraction | error |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = "\n".join(_line(r) for r in res["results"])
+    for prof in res.get("profiles", []):
+        if "top" not in prof:
+            continue
+        body += (f"\n\nProfile of the `{prof['model']}` bare step (default settings): "
+                 f"{prof['device_ms_per_step']:.2f} ms of device time per step, "
+                 f"{100 * prof['matmul_conv_share']:.0f}% in matmul / convolution kernels; "
+                 f"the top ones:\n\n| kernel / operator | calls | ms per step | share |\n"
+                 f"|---|---|---|---|\n")
+        body += "\n".join(f"| `{t['name'][:80]}` | {t['calls']} | {t['ms_per_step']:.3f} | "
+                           f"{100 * t['share']:.1f}% |" for t in prof["top"][:10])
     p = res["projection"]
     proj = (f"\n\nProjected at the measured loop speed (default settings / fastest): "
             f"Table 1 {_fmt(p['table1']['total_hours_default'], '.2f')} / "
@@ -355,6 +414,9 @@ def main(argv: list[str] | None = None) -> None:
                              "mmae (none with --quick)")
     parser.add_argument("--compile-modes", default="on",
                         help="compile settings to measure, e.g. on,max-autotune-no-cudagraphs")
+    parser.add_argument("--profile", default="mmae",
+                        help="models whose bare step is profiled (torch.profiler: top kernels, "
+                             "matmul/conv share); '' for none")
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--steps", type=int, default=20, help="timed bare steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed bare steps first")

@@ -70,5 +70,9 @@ def test_bench_gpu_quick_on_this_device(tmp_path):
     assert t1["memae"]["hours_default"] is None and t1["total_hours_default"] is None
     t2 = res["projection"]["table2"]
     assert t2["ae3d/ped2"]["samples"] == (2550 - 16 * 15) * 100
+    (prof,) = res["profiles"]  # quick: the ae3d step, profiled
+    assert prof["model"] == "ae3d" and prof["device_ms_per_step"] > 0 and prof["top"]
+    assert 0 < prof["matmul_conv_share"] <= 1
+    assert sum(t["share"] for t in prof["top"]) <= 1 + 1e-9
     assert "| mmae | 32 | 4 | off | on |" in proc.stdout
     assert bench.read_text() == before  # without --write BENCHMARKS.md is left alone
