@@ -72,3 +72,23 @@ def test_compile_trains_to_the_same_losses() -> None:
     compiled = _losses("ae", steps=2, compile="on")
     assert plain[0] != plain[-1]
     assert compiled == pytest.approx(plain, rel=RTOL)
+
+
+def test_channels_last_in_the_training_loop(tmp_path, tiny_mvtec) -> None:
+    import json
+
+    from mmae.config import parse_set
+    from mmae.training.train import train
+
+    logs = {}
+    for setting in ("off", "on"):
+        cfg = resolve_config("mmae", "cpu", parse_set([
+            "epochs=2", "image_size=32", "batch_size=4", "num_scales=2", "latent_dim=16",
+            "memory_size=8", "widths=[8,8,8]", f"channels_last={setting}"]), data=str(tiny_mvtec))
+        run = tmp_path / setting
+        run.mkdir()
+        train(cfg, run, progress=False)
+        logs[setting] = [json.loads(x)["loss"] for x in (run / "train_log.jsonl").read_text()
+                         .splitlines()]
+    assert len(logs["on"]) == 2 and logs["off"][0] != logs["off"][1]
+    assert logs["on"] == pytest.approx(logs["off"], rel=RTOL)

@@ -43,7 +43,7 @@ from mmae.tasks import Task, batch_input, get_task
 from mmae.training.checkpoint_writer import CheckpointWriter, model_state
 from mmae.training.resident import ResidentData, epoch_order
 from mmae.training.seed import get_rng_state, seed_everything, seed_worker, set_rng_state
-from mmae.training.step import TrainStep, make_optimizer
+from mmae.training.step import TrainStep, make_optimizer, uses_channels_last
 from mmae.training.stopping import SaveClock, StopSignals, TrainingStopped, stopped_message
 
 _POSTFIX_EVERY_S = 1.0  # seconds between progress-bar loss updates
@@ -153,6 +153,8 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
         if start_epoch < cfg.epochs and rt.is_main:
             _fit_data(model, task, train_set, cfg, run, rt.device)
         start_epoch = cfg.epochs
+    if trainable and uses_channels_last(cfg.channels_last, model):
+        model.to(memory_format=torch.channels_last)  # before DistributedDataParallel's buckets
     net = model
     if rt.world_size > 1 and trainable:
         net = torch.nn.parallel.DistributedDataParallel(
