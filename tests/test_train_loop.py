@@ -102,3 +102,5 @@ def test_stop_signals_turn_sigterm_into_a_request() -> None:
     line = stopped_message(signal.SIGTERM, "runs/x", 2, 5, 9)
     assert line == ("stopped by SIGTERM after step 5/9 of epoch 3; checkpoint written to runs/x; "
                     "resume with: mmae train --resume runs/x")
+    assert stopped_message(signal.SIGINT, "r", 4, 0, 9).startswith("stopped by SIGINT after "
+                                                                    "epoch 4; checkpoint")

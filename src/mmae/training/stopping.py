@@ -90,8 +90,14 @@ class StopSignals:
         self._previous.clear()
 
 
-def stopped_message(signum: int, run: str, epoch: int, step: int, steps: int) -> str:
-    """The line printed when a signal stopped training: where, and how to resume."""
+def stopped_message(signum: int, run: str, epochs_done: int, step: int, steps: int) -> str:
+    """The line printed when a signal stopped training: where, and how to resume.
+
+    Args:
+        epochs_done: Whole epochs done; ``step`` of ``steps`` of the next one (0: at its start).
+    """
     name = signal.Signals(signum).name
-    return (f"stopped by {name} after step {step}/{steps} of epoch {epoch + 1}; "
-            f"checkpoint written to {run}; resume with: mmae train --resume {run}")
+    where = (f"after epoch {epochs_done}" if step == 0
+             else f"after step {step}/{steps} of epoch {epochs_done + 1}")
+    return (f"stopped by {name} {where}; checkpoint written to {run}; "
+            f"resume with: mmae train --resume {run}")
