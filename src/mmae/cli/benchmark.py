@@ -32,7 +32,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
     p = subparsers.add_parser("benchmark", help="train and test models x categories; paper tables",
                               description=DESCRIPTION)
     p.add_argument("--data", required=True,
-                   help="an MVTec AD root or category (or a folder of good images), or a video "
+                   help="an MVTec AD, MVTec AD 2 or VisA root or category (or a folder of "
+                        "good images), or a video "
                         "dataset folder, or a folder of several video datasets")
     p.add_argument("--models", required=True, metavar="A,B,C",
                    help="comma-separated models of one kind, e.g. ae,ssim_ae,vae,memae,mmae or "

@@ -132,13 +132,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    """``mmae data PATH [--json]``."""
+    """``mmae data PATH [--json] [--categories]``."""
     from mmae.data import describe
     from mmae.data.describe_text import format_description
 
     path = Path(args.path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
+    if args.categories:
+        from mmae.data import categories
+
+        found = categories(path, "video" if args.layout != "auto" else None)
+        print(json.dumps({n: str(f) for n, f in found.items()}, indent=2) if args.json
+              else "\n".join(found))
+        return 0
     info = describe(path, layout=args.layout)
     print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0

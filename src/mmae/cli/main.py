@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a model on the normal (training) images or videos of a "
                                    "dataset. Writes checkpoint.pt, config.yaml, train_log.jsonl "
                                    "and thresholds.json into --out.")
-    p.add_argument("--data", help="dataset: an MVTec AD category folder, a folder of good images, "
+    p.add_argument("--data", help="dataset: a category folder of MVTec AD, MVTec AD 2 or VisA "
+                                  "as downloaded, a folder of good images, "
                                   "or a video dataset folder (UCSDped2, Avenue, shanghaitech, "
                                   "frames layout); required unless --resume")
     p.add_argument("--model", default="mmae",
@@ -96,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and an empty anomalous.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders (image run); video files or folders of frames "
-                        "(video run)")
+                   help="image files or folders (image run; an MVTec AD 2 category: its "
+                        "test_private and test_private_mixed folders); video files or folders "
+                        "of frames (video run)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overlay", action="store_true",
                    help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")
@@ -142,9 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="describe a dataset folder",
                        description="Describe a dataset: layout, splits, image/video counts per "
-                                   "class, sizes, masks or labels found.")
+                                   "class, sizes, masks or labels found. Image layouts: MVTec AD, "
+                                   "MVTec AD 2 and VisA as downloaded (a category, or the folder "
+                                   "of categories), or a generic folder; video layouts: UCSD, "
+                                   "Avenue, ShanghaiTech, frames.")
     p.add_argument("path", help="dataset folder")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--categories", action="store_true",
+                   help="list the categories (what `mmae benchmark --categories` picks from): "
+                        "one name a line, or name -> folder with --json")
     p.add_argument("--layout", default="auto",
                    help="video layout: auto, ucsd, avenue, shanghaitech, frames")
     _common(p)
