@@ -72,6 +72,17 @@ class FullImages(Dataset):
         """The records of the items (an image dataset's), in order."""
         return [self.base.records[i] for i in self.indices]
 
+    @property
+    def layout(self) -> str:
+        """The base dataset's layout name (``arrays`` for arrays in memory)."""
+        return str(getattr(self.base, "layout", "arrays"))
+
+    @property
+    def validation_indices(self) -> list[int]:
+        """Positions of the items in the base dataset's own validation split (if it has one)."""
+        fixed = set(getattr(self.base, "validation_indices", None) or ())
+        return [k for k, i in enumerate(self.indices) if i in fixed]
+
     def __len__(self) -> int:
         return len(self.indices)
 
