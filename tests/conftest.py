@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -171,3 +172,21 @@ def cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+# Tests marked `cuda` need a CUDA GPU (`make test-gpu` runs them); elsewhere they are skipped with
+# the reason. MMAE_CUDA_TESTS_ON_CPU=1 runs their logic on the CPU instead (a dry run of the
+# tests themselves: nothing about the GPU is checked).
+CUDA_TESTS_ON_CPU = os.environ.get("MMAE_CUDA_TESTS_ON_CPU") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available() or CUDA_TESTS_ON_CPU:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False here "
+                                   "(`make test-gpu` on a GPU machine runs these)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

@@ -106,3 +106,17 @@ def test_tiled_data_keeps_the_layout_and_its_own_validation_split(tmp_path):
     assert len(tiles) == 5 * 4 and tuple(tiles.images.shape[1:]) == (data.channels, 16, 16)
     test = task.open("test", progress=False)
     assert test.layout == "mvtec_ad2" and test.load_mask(len(test) - 1).shape == (40, 40)
+
+
+def test_full_images_keep_the_base_layout_and_its_validation_split():
+    from mmae.data.image_tiles import FullImages
+
+    base = type("Base", (), {"records": [None] * 6, "channels": 1, "layout": "mvtec_ad2",
+                             "validation_indices": [1, 4], "__len__": lambda self: 6})()
+    full = FullImages(base)
+    assert full.layout == "mvtec_ad2"
+    assert full.validation_indices == [1, 4]
+    sub = full.subset([4, 0, 1])  # positions in the subset, not in the base
+    assert sub.validation_indices == [0, 2]
+    arrays = FullImages(arrays=[np.zeros((8, 8, 1), np.uint8)], channels=1)
+    assert arrays.layout == "arrays" and arrays.validation_indices is None

@@ -62,8 +62,10 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
                    help="metric for --compare: au_pro (default), image_auroc, pixel_auroc; "
                         "video: frame_auc_micro (default), frame_auc_macro")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="run cells in N worker processes (torch threads = CPUs / N; worker i on "
-                        "cuda:(i mod GPUs) where there are GPUs); default 1")
+                   help="run up to N cells at once in worker processes (torch threads = CPUs / "
+                        "N; worker i on cuda:(i mod GPUs) where there are GPUs, so N > GPUs "
+                        "puts several cells on each; results.json records each cell's peak GPU "
+                        "memory); default 1")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a different benchmark in --out (the old one is kept as "
                         "<out>.old)")

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from mmae.cli.options import max_pixels_value
 from mmae.config import parse_set, resolve_config, settings_help
+from mmae.device import check_torchrun_devices, pick_device
 from mmae.errors import ConfigError, DataError
 from mmae.runs import checkpoint as ck
+from mmae.runs.lock import RunLock, is_locked
 from mmae.runs.run import Run
 
 
@@ -25,6 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.resume:
         run = Path(args.resume)
+        if is_locked(run):  # the lock answers first: a run being written has no final files yet
+            with RunLock(run):
+                pass  # raises RunFolderError naming the writer
         cfg = Run(run).config()
         extra = parse_set(args.sets)
         if set(extra) - {"epochs", "train.epochs"}:
@@ -44,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
                          data=str(data.resolve()))
     build_model(cfg)  # invalid model settings fail here, before the run folder is created
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: enough GPUs, before any folder
+        check_torchrun_devices(pick_device(cfg.device))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 owns the folder
         train(cfg, Path(args.out), progress=progress)
         return 0

@@ -192,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = verbs.get(args.verb) or getattr(commands, f"cmd_{args.verb}")
         return int(handler(args) or 0)
     except MMAEError as exc:
+        signum = getattr(exc, "signum", None)  # training stopped by a signal, checkpoint written
+        if signum is not None:
+            print(f"mmae: {exc}", file=sys.stderr)
+            return 128 + int(signum)
         if args.debug:
             raise
         print(f"mmae: error: {exc}", file=sys.stderr)

@@ -52,7 +52,10 @@ class RunConfig:
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
-    save_every: int = 1  # epochs between checkpoints
+    save_every: int = 0  # epochs between checkpoints; 0 = off (wall clock and end only)
+    save_every_s: float = 600.0  # seconds between checkpoints (mid-epoch too); 0 = off
+    compile: str = "off"  # off | on (torch.compile of model and loss) | a torch.compile mode
+    channels_last: str = "off"  # off | on: 2D models and their inputs in channels-last layout
     logger: str = "jsonl"  # none | jsonl (train_log.jsonl only, always written) | tensorboard
     # eval
     smoothing_sigma: float = 0.0  # Gaussian smoothing of anomaly maps (pixels at model resolution)

@@ -74,14 +74,17 @@ class FullImages(Dataset):
 
     @property
     def layout(self) -> str:
-        """The base dataset's layout name (``arrays`` for arrays in memory)."""
-        return str(getattr(self.base, "layout", "arrays"))
+        """The base dataset's layout name (``"arrays"`` for images in memory)."""
+        return "arrays" if self.base is None else self.base.layout
 
     @property
-    def validation_indices(self) -> list[int]:
-        """Positions of the items in the base dataset's own validation split (if it has one)."""
-        fixed = set(getattr(self.base, "validation_indices", None) or ())
-        return [k for k, i in enumerate(self.indices) if i in fixed]
+    def validation_indices(self) -> list[int] | None:
+        """The base dataset's own validation split, as positions in this dataset."""
+        held = None if self.base is None else getattr(self.base, "validation_indices", None)
+        if held is None:
+            return None
+        held = set(held)
+        return [k for k, i in enumerate(self.indices) if i in held]
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -23,6 +23,7 @@ from mmae.config import RunConfig
 from mmae.data.image_decode import DecodedImage, decode_for_model
 from mmae.data.image_io import resize_image, to_channels
 from mmae.data.image_tiles import decode_full
+from mmae.device import evaluation_precision
 from mmae.errors import ConfigError, DataError
 from mmae.runs.run import Run
 from mmae.scoring.postprocess import PostProcess
@@ -147,7 +148,7 @@ class Inferencer:
         if self.tiles is not None:
             return self._predict_tiled(images)
         maps, scores = [], []
-        with torch.no_grad():
+        with torch.no_grad(), evaluation_precision():  # IEEE float32: scores equal the CPU's
             for i in range(0, len(images), batch_size):
                 x = self.image_batch(list(images[i : i + batch_size])).to(self.device)
                 m, s = self.post(self.model(x).anomaly_map)
