@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # A range here could pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test test-gpu lint bench clean
+.PHONY: demo test test-gpu bench-gpu lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(BIN)/.installed
 # dependencies importable; onnx/onnxruntime checks are skipped where those are missing.
 test-gpu:
 	PYTHONPATH=src $(PYTHON) -m pytest -q -m cuda -rs tests/test_cuda.py
+
+# The GPU benchmark (a few minutes on one GPU): JSON in bench_gpu.json, table in BENCHMARKS.md.
+bench-gpu:
+	PYTHONPATH=src $(PYTHON) benchmarks/bench_gpu.py --out bench_gpu.json --write
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

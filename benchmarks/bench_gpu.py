@@ -305,37 +305,47 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         image_cfg = _config("mmae", args.preset, sets)
         video_cfg = _config("mmae3d", args.preset, sets)
         data = _datasets(Path(tmp), image_cfg, video_cfg, args.loop_steps, kinds)
+        bases: dict[str, tuple[Any, Any, float]] = {}
         for model in models:
             kind = get_spec(model).kind
             path, dataset = data[kind]
             base = _config(model, args.preset, sets, data=path)
             if kind == "image":
                 base.channels = dataset.channels
-            gflop = step_gflop(base, device)
-            for comp, cl in variants(model, compile_models, modes):
-                cfg = dataclasses.replace(base, compile=comp, channels_last=cl)
-                row: dict[str, Any] = {
-                    "model": model, "kind": kind, "preset": args.preset,
-                    "image_size": cfg.image_size, "batch_size": cfg.batch_size,
-                    "clip_length": cfg.clip_length if kind == "video" else None,
-                    "compile": comp, "channels_last": cl,
-                    "amp": "bf16" if device.type == "cuda" else "off", "step_gflop": gflop}
+            bases[model] = (base, dataset, step_gflop(base, device))
+        # the settings without compile first, compiling (slow) last, within --budget-s
+        plan = [(m, c, cl) for m in models for c, cl in variants(m, compile_models, modes)]
+        plan.sort(key=lambda t: t[1] != "off")
+        done_models: set[str] = set()
+        for model, comp, cl in plan:
+            base, dataset, gflop = bases[model]
+            cfg = dataclasses.replace(base, compile=comp, channels_last=cl)
+            row: dict[str, Any] = {
+                "model": model, "kind": cfg.kind, "preset": args.preset,
+                "image_size": cfg.image_size, "batch_size": cfg.batch_size,
+                "clip_length": cfg.clip_length if cfg.kind == "video" else None,
+                "compile": comp, "channels_last": cl,
+                "amp": "bf16" if device.type == "cuda" else "off", "step_gflop": gflop}
+            if comp != "off" and time.perf_counter() - t_start > args.budget_s:
+                row["error"] = f"skipped: past --budget-s {args.budget_s:g}"
+            else:
                 try:
                     row["bare"] = bare(cfg, device, args.steps, args.warmup)
                     row["loop"] = loop(cfg, device, dataset, args.loop_epochs)
                 except Exception as exc:  # noqa: BLE001 - one failing setting must not stop all
                     row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-                for part in ("bare", "loop"):
-                    if part in row:
-                        tflops = row[part]["samples_per_s"] / cfg.batch_size * gflop / 1e3
-                        row[part]["tflops"] = tflops
-                        row[part]["pct_of_peak"] = 100 * tflops / peak
-                if "bare" in row and "loop" in row:
-                    row["loop_fraction"] = (row["loop"]["samples_per_s"]
-                                            / row["bare"]["samples_per_s"])
-                rows.append(row)
-                print(_line(row), flush=True)
-            if model in profile_models:
+            for part in ("bare", "loop"):
+                if part in row:
+                    tflops = row[part]["samples_per_s"] / cfg.batch_size * gflop / 1e3
+                    row[part]["tflops"] = tflops
+                    row[part]["pct_of_peak"] = 100 * tflops / peak
+            if "bare" in row and "loop" in row:
+                row["loop_fraction"] = (row["loop"]["samples_per_s"]
+                                        / row["bare"]["samples_per_s"])
+            rows.append(row)
+            print(_line(row), flush=True)
+            if model in profile_models and model not in done_models:
+                done_models.add(model)
                 try:
                     profiles.append(profile(base, device, steps=2 if args.quick else 5))
                 except Exception as exc:  # noqa: BLE001
@@ -353,6 +363,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                        "threads": torch.get_num_threads()},
             "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype,
             "settings": {"preset": args.preset, "steps": args.steps, "warmup": args.warmup,
+                         "budget_s": args.budget_s,
                          "loop_steps": args.loop_steps, "loop_epochs": args.loop_epochs,
                          "compile_modes": modes, "sets": sets},
             "results": rows, "projection": projection(rows), "profiles": profiles,
@@ -417,6 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", default="mmae",
                         help="models whose bare step is profiled (torch.profiler: top kernels, "
                              "matmul/conv share); '' for none")
+    parser.add_argument("--budget-s", type=float, default=240.0,
+                        help="start no compile setting after this many seconds (the settings "
+                             "without compile run first); default 240")
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--steps", type=int, default=20, help="timed bare steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed bare steps first")

@@ -76,3 +76,27 @@ def test_bench_gpu_quick_on_this_device(tmp_path):
     assert sum(t["share"] for t in prof["top"]) <= 1 + 1e-9
     assert "| mmae | 32 | 4 | off | on |" in proc.stdout
     assert bench.read_text() == before  # without --write BENCHMARKS.md is left alone
+
+
+def test_bench_gpu_settings_and_projection():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "benchmarks" / "bench_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.variants("mmae", {"mmae"}, ["on"]) == [
+        ("off", "off"), ("off", "on"), ("on", "off"), ("on", "on")]
+    assert bench.variants("memae", {"mmae"}, ["on"]) == [("off", "off"), ("off", "on")]
+    assert bench.variants("ae3d", {"ae3d"}, ["on", "max-autotune"]) == [
+        ("off", "off"), ("on", "off"), ("max-autotune", "off")]  # no channels_last in 3D
+    rows = [{"model": m, "compile": c, "channels_last": cl, "loop": {"samples_per_s": v}}
+            for m, c, cl, v in [("mmae", "off", "off", 1000.0), ("mmae", "on", "on", 4000.0)]]
+    rows += [{"model": m, "compile": "off", "channels_last": "off",
+              "loop": {"samples_per_s": 500.0}} for m in ("memae", "ae", "ssim_ae", "vae")]
+    t1 = bench.projection(rows)["table1"]
+    assert t1["mmae"]["hours_default"] == pytest.approx(3629 * 2000 / 1000 / 3600, abs=1e-3)
+    assert t1["mmae"]["hours_best"] == pytest.approx(3629 * 2000 / 4000 / 3600, abs=1e-3)
+    four = 4 * round(3629 * 2000 / 500 / 3600, 3)
+    assert t1["total_hours_default"] == pytest.approx(
+        round(3629 * 2000 / 1000 / 3600, 3) + four, abs=1e-3)
+    assert bench.projection(rows)["table2"]["total_hours_best"] is None  # no video model ran

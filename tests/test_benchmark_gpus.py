@@ -48,3 +48,19 @@ def test_results_record_peak_gpu_memory_null_on_the_cpu(cli, tmp_path: Path) -> 
     assert "peak_gpu_memory_mb" in cells[0] and cells[0]["peak_gpu_memory_mb"] is None
     cell = json.loads((out / "cells" / "tiny" / "ae" / "seed0" / "cell.json").read_text())
     assert cell["peak_gpu_memory_mb"] is None
+
+
+def test_ctrl_c_during_a_cell_stops_the_benchmark(cli, tmp_path: Path, monkeypatch) -> None:
+    import signal
+
+    from mmae.training.stopping import TrainingStopped
+
+    def stopped(cfg, run, **kw):  # what the loop raises after SIGINT: checkpoint written
+        raise TrainingStopped("stopped by SIGINT after epoch 1; ...", signal.SIGINT)
+
+    monkeypatch.setattr("mmae.training.train.train", stopped)
+    write_tiny_mvtec(tmp_path / "data", n_train=8, n_test=2)
+    code, _, err = cli("benchmark", "--data", tmp_path / "data", "--models", "ae,vae", "--out",
+                       tmp_path / "bench", "--quiet", *BENCH_FAST)
+    assert code == 130 and "mmae: interrupted" in err  # not "cell ae/tiny failed", then vae
+    assert "failed" not in err

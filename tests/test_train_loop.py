@@ -104,3 +104,38 @@ def test_stop_signals_turn_sigterm_into_a_request() -> None:
                     "resume with: mmae train --resume runs/x")
     assert stopped_message(signal.SIGINT, "r", 4, 0, 9).startswith("stopped by SIGINT after "
                                                                     "epoch 4; checkpoint")
+
+
+def test_data_that_does_not_fit_is_not_copied(tiny_mvtec, tmp_path, monkeypatch) -> None:
+    from mmae.training import resident
+
+    ds = open_image_dataset(tiny_mvtec, "train", image_size=32, progress=False)
+    vds = open_video_dataset(_random_videos(tmp_path, [7, 9]), "train")
+    clips = ClipDataset(vds, clip_length=4)
+    monkeypatch.setattr(resident, "_free_bytes", lambda device: 1000)  # 1 kB free
+    assert ResidentData.from_dataset(ds, CPU).pixels is ds.images  # used in place, no copy
+    assert ResidentData.from_dataset(Subset(ds, [0, 1]), CPU) is None
+    assert ResidentData.from_dataset(clips, CPU) is None
+
+
+def test_resident_and_loader_paths_train_the_same_weights(tiny_mvtec, tmp_path,
+                                                          monkeypatch) -> None:
+    from mmae.config import parse_set, resolve_config
+    from mmae.runs.checkpoint import load_checkpoint
+    from mmae.training import train as train_module
+
+    cfg = resolve_config("mmae", "cpu", parse_set([
+        "epochs=2", "image_size=32", "batch_size=4", "num_scales=2", "latent_dim=16",
+        "memory_size=8", "widths=[8,8,8]"]), data=str(tiny_mvtec))
+    states = []
+    for resident_on in (True, False):
+        if not resident_on:  # the DataLoader path, as for data that does not fit
+            monkeypatch.setattr(train_module.ResidentData, "from_dataset",
+                                classmethod(lambda cls, ds, device: None))
+        run = tmp_path / f"r{resident_on}"
+        run.mkdir()
+        train_module.train(cfg, run, progress=False)
+        states.append(load_checkpoint(run / "checkpoint.pt")["model"])
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
+from conftest import write_tiny_mvtec
 
 from mmae.runs.checkpoint import load_checkpoint
 
@@ -73,11 +75,21 @@ def _same_weights(a_path, b_path) -> None:
         assert torch.equal(a["model"][k], b["model"][k]), k
 
 
-def test_sigterm_mid_epoch_writes_a_checkpoint_and_resumes_exactly(tmp_path, tiny_mvtec):
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """``(data, checkpoint)`` of one uninterrupted run (the checkpoint cadence does not change
+    the weights)."""
+    root = tmp_path_factory.mktemp("ref")
+    data = write_tiny_mvtec(root / "data")
+    ref = _mmae("train", "--data", data, "--out", root / "ref", *TRAIN)
+    assert ref.returncode == 0, ref.stderr
+    return data, root / "ref" / "checkpoint.pt"
+
+
+def test_sigterm_mid_epoch_writes_a_checkpoint_and_resumes_exactly(tmp_path, reference):
+    tiny_mvtec, ref_checkpoint = reference
     i = TRAIN.index("save_every=1")
     train = TRAIN[: i - 1] + TRAIN[i + 1 :]  # the default checkpoint cadence (wall clock, end)
-    ref = _mmae("train", "--data", tiny_mvtec, "--out", tmp_path / "ref", *train)
-    assert ref.returncode == 0, ref.stderr
     cut = tmp_path / "cut"
     stopped = subprocess.run(
         [sys.executable, "-c", TERMINATOR, "5", "train", "--data", str(tiny_mvtec), "--out",
@@ -91,12 +103,11 @@ def test_sigterm_mid_epoch_writes_a_checkpoint_and_resumes_exactly(tmp_path, tin
     assert (state["epoch"], state["step"]) == (1, 2)  # step 5 = epoch 2's second step
     resumed = _mmae("train", "--resume", cut, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    _same_weights(tmp_path / "ref" / "checkpoint.pt", cut / "checkpoint.pt")
+    _same_weights(ref_checkpoint, cut / "checkpoint.pt")
 
 
-def test_wall_clock_checkpoints_mid_epoch_and_sigkill_resumes_exactly(tmp_path, tiny_mvtec):
-    ref = _mmae("train", "--data", tiny_mvtec, "--out", tmp_path / "ref", *TRAIN)
-    assert ref.returncode == 0, ref.stderr
+def test_wall_clock_checkpoints_mid_epoch_and_sigkill_resumes_exactly(tmp_path, reference):
+    tiny_mvtec, ref_checkpoint = reference
     cut = tmp_path / "cut"
     # save_every_s tiny: a checkpoint after every step; killed inside step 8's update, when the
     # checkpoint of step 7 (epoch 3's first) is on disk
@@ -109,7 +120,7 @@ def test_wall_clock_checkpoints_mid_epoch_and_sigkill_resumes_exactly(tmp_path, 
     assert (state["epoch"], state["step"]) == (2, 1)
     resumed = _mmae("train", "--resume", cut, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    _same_weights(tmp_path / "ref" / "checkpoint.pt", cut / "checkpoint.pt")
+    _same_weights(ref_checkpoint, cut / "checkpoint.pt")
     log = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
     assert log[2]["resumed_at_step"] == 1 and "resumed_at_step" not in log[3]

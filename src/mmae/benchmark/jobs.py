@@ -41,6 +41,8 @@ def execute_cell(plan: Any, key: Key, cell: Path, device: str | None = None) -> 
     try:
         return "done", run_cell(plan, model, category, cell, seed=seed, device=device)
     except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the others
+        if getattr(exc, "signum", None) is not None:  # training stopped by Ctrl-C / SIGTERM:
+            raise KeyboardInterrupt from exc  # the whole benchmark stops, not just this cell
         cell.mkdir(parents=True, exist_ok=True)
         (cell / CELL_ERROR).write_text(traceback.format_exc())
         return "failed", _one_line(exc)

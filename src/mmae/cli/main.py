@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on normal data",
                        description="Train a model on the normal (training) images or videos of a "
                                    "dataset. Writes checkpoint.pt, config.yaml, train_log.jsonl "
-                                   "and thresholds.json into --out.")
+                                   "and thresholds.json into --out. checkpoint.pt is written "
+                                   "every save_every_s seconds (600), every save_every epochs "
+                                   "if set, and at the end; SIGTERM or Ctrl-C finishes the "
+                                   "step, writes it and exits saying how to --resume.")
     p.add_argument("--data", help="dataset: a category folder of MVTec AD, MVTec AD 2 or VisA "
                                   "as downloaded, a folder of good images, "
                                   "or a video dataset folder (UCSDped2, Avenue, shanghaitech, "

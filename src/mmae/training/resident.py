@@ -12,6 +12,7 @@ device once per epoch (pinned, ``non_blocking``) and sliced per step.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from torch.utils.data import Subset
 
 from mmae.training.seed import epoch_generator
 
-# Share of the device's free memory resident training data may take (the rest is the model's).
+# Share of the device's free memory (host RAM on the CPU, where images are used in place and
+# only a validation split's part or video frames are copied) resident data may take.
 DEVICE_SHARE = 0.25
 
 
@@ -38,11 +40,20 @@ def _unwrap(ds: Any) -> tuple[Any, list[int] | None]:
     return ds, None
 
 
+def _free_bytes(device: torch.device) -> int | None:
+    """Free memory of the device (host RAM for the CPU); None where unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _fits(nbytes: int, device: torch.device) -> bool:
-    if device.type != "cuda":
-        return True  # already in host memory
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DEVICE_SHARE * free
+    """Whether a copy of ``nbytes`` takes at most :data:`DEVICE_SHARE` of the free memory."""
+    free = _free_bytes(device)
+    return free is None or nbytes <= DEVICE_SHARE * free
 
 
 def _to_device(t: Tensor, device: torch.device) -> Tensor:
@@ -94,7 +105,8 @@ class ResidentData:
         if isinstance(images, Tensor) and images.dtype == torch.uint8:
             nbytes = images.element_size() * (len(index) if index is not None else len(images)) \
                 * int(np.prod(images.shape[1:]))
-            if not _fits(nbytes, device):
+            copied = device.type == "cuda" or index is not None  # else used in place
+            if copied and not _fits(nbytes, device):
                 return None
             pixels = images[torch.as_tensor(index)] if index is not None else images
             return cls(_to_device(pixels.contiguous(), device), "image")
