@@ -20,7 +20,8 @@ def test_torchrun_two_processes(tmp_path, tiny_mvtec):
     proc = subprocess.run(
         [str(torchrun), "--nproc_per_node=2", "--master_port=29517", "-m", "mmae", "train",
          "--data", str(tiny_mvtec), "--out", str(run), "--quiet", "--set", "epochs=2",
-         "--set", "image_size=32", "--set", "num_scales=2", "--set", "latent_dim=32"],
+         "--set", "image_size=32", "--set", "num_scales=2", "--set", "latent_dim=32",
+         "--set", "device=cpu"],  # gloo: two processes on any machine, GPUs or not
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("trained mmae") == 1  # only rank 0 reports and writes

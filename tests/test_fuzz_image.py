@@ -64,7 +64,9 @@ def file_bytes(draw: st.DrawFn) -> bytes:
 
 DIRS = ["", "train", "train/good", "test", "test/good", "test/crack", "ground_truth",
         "ground_truth/crack", "good", "anomalous", "anomalous/x", "masks", "cat/train/good",
-        "cat/test/good", "cat/test/hole", "cat/ground_truth/hole", ".hidden"]
+        "cat/test/good", "cat/test/hole", "cat/ground_truth/hole", ".hidden", "validation/good",
+        "test_public/bad", "test_public/ground_truth/bad", "test_private", "Data/Images/Anomaly",
+        "Data/Masks/Anomaly", "v/Data/Images/Normal"]
 NAMES = ["000.png", "001.png", "000_mask.png", "a.jpg", "b.tif", "c.bmp", "d.webp", "e.pgm",
          "._000.png", ".DS_Store", "notes.txt", "x.PNG"]
 

@@ -51,7 +51,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_mvt
 
     monkeypatch.setattr(MMAE, "loss", loss)
     with pytest.raises(TrainingError, match="non-finite.*epoch 3.*last good checkpoint"):
-        train(_cfg(tiny_mvtec, "epochs=5"), run, progress=False)
+        train(_cfg(tiny_mvtec, "epochs=5", "save_every=1"), run, progress=False)
     state = load_checkpoint(run / "checkpoint.pt")
     assert state["epoch"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

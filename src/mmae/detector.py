@@ -6,12 +6,14 @@
     det.anomaly_maps(images)        # per-pixel maps at each image's own size
 
 Images are uint8 arrays (H, W) / (H, W, C) or floats in [0, 1]: one array, a stacked array
-(N, H, W[, C]), a list of arrays (sizes may differ), a list of image paths, or a folder / MVTec AD
-category (its training split for ``fit``, all its images otherwise). Training is ``mmae train``'s;
-scores, maps and the threshold come from :class:`~mmae.inference.Inferencer`, exactly as in
-``mmae predict``. A run folder (``run_dir``, a temporary one by default) holds the checkpoint,
-config and thresholds, so ``Detector.load(run)`` reopens any CLI run too. The constructor only
-stores its parameters, so ``sklearn.base.clone`` works.
+(N, H, W[, C]), a list of arrays (sizes may differ), a list of image paths, or a folder / dataset
+category (its training split for ``fit``; otherwise all its images, or an MVTec AD 2 category's
+unlabelled ``test_private`` and ``test_private_mixed``, as ``mmae predict``). Training is
+``mmae train``'s; scores, maps and the threshold come from
+:class:`~mmae.inference.Inferencer`, exactly as in ``mmae predict``. A run folder (``run_dir``,
+a temporary one by default) holds the checkpoint, config and thresholds, so
+``Detector.load(run)`` reopens any CLI run too. The constructor only stores its parameters, so
+``sklearn.base.clone`` works.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from mmae.data.image_io import (
     resize_image,
     to_channels,
 )
+from mmae.data.image_layout import predict_folders
+from mmae.data.image_tiles import FullImages
 from mmae.errors import ConfigError, DataError
 from mmae.inference.inferencer import Inferencer, as_uint8_image
 from mmae.runs.checkpoint import output_folder
@@ -52,7 +56,9 @@ def image_list(images: Images) -> list[np.ndarray]:
     if isinstance(images, (str, os.PathLike)):
         path = Path(images)
         if path.is_dir():
-            files = list_image_files(path, recursive=True)
+            unlabelled = predict_folders(path)  # an MVTec AD 2 category: its private test sets
+            folders = [path] if unlabelled is None else unlabelled
+            files = [f for d in folders for f in list_image_files(d, recursive=True)]
             if not files:
                 raise DataError(f"no images found in {path}")
             return [read_image(f) for f in files]
@@ -144,7 +150,8 @@ class Detector(BaseEstimator):
         else:
             imgs = image_list(X)
             channels = cfg.channels or (1 if all(i.shape[2] == 1 for i in imgs) else 3)
-            data = _ArrayImages(imgs, cfg.image_size, channels)
+            data = (FullImages(arrays=imgs, channels=channels) if cfg.tile_size
+                    else _ArrayImages(imgs, cfg.image_size, channels))
         if self.run_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mmae-detector-")
             run = Path(self._tmp.name)

@@ -47,12 +47,46 @@ def pick_device(name: str = "auto") -> torch.device:
     return dev
 
 
+def check_torchrun_devices(device: torch.device, local_rank: int | None = None,
+                           local_world_size: int | None = None,
+                           device_count: int | None = None) -> None:
+    """Refuse a torchrun launch with more processes per node than CUDA devices.
+
+    Each process of a node takes device ``cuda:LOCAL_RANK``, so ``--nproc_per_node`` must not
+    exceed the node's GPUs. Local rank 0 raises the one error line; the other processes exit
+    quietly with status 2 (so the message is printed once). Arguments default to torchrun's
+    environment and ``torch.cuda.device_count()``.
+
+    Raises:
+        ConfigError: on local rank 0, naming both numbers and the fix.
+    """
+    if device.type != "cuda":
+        return
+    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if local_rank is None else local_rank
+    procs = (int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+             if local_world_size is None else local_world_size)
+    count = torch.cuda.device_count() if device_count is None else device_count
+    if procs <= count:
+        return
+    if local_rank != 0:
+        raise SystemExit(2)
+    plural = "s" if count != 1 else ""
+    raise ConfigError(
+        f"torchrun started {procs} processes per node but this machine has {count} CUDA "
+        f"device{plural}; use --nproc_per_node={count} or fewer (or --set device=cpu)")
+
+
 def setup_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
-    """Initialise torch.distributed when launched by ``torchrun`` (NCCL on CUDA, gloo on CPU)."""
+    """Initialise torch.distributed when launched by ``torchrun`` (NCCL on CUDA, gloo on CPU).
+
+    Raises:
+        ConfigError: more processes per node than CUDA devices (:func:`check_torchrun_devices`).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     dev = pick_device(device)
     if world > 1:
+        check_torchrun_devices(dev)
         import torch.distributed as dist
 
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -77,12 +111,36 @@ def teardown_runtime(rt: Runtime) -> None:
 
 
 @contextlib.contextmanager
+def evaluation_precision() -> Iterator[None]:
+    """IEEE float32 matmuls and convolutions (TF32 off) inside; the previous settings after.
+
+    PyTorch may use TF32 (10-bit mantissa) for float32 convolutions and matmuls on CUDA; scores
+    computed with it differ from the CPU's and ONNX's by up to 1e-4 relative. Every scoring path
+    (threshold calibration, ``mmae test``, ``mmae predict``, the Detector, ``mmae serve``)
+    evaluates inside this context, so one tolerance holds across devices.
+    """
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn.allow_tf32
+    precision = torch.get_float32_matmul_precision()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
+        torch.set_float32_matmul_precision(precision)
+
+
+@contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put a model in eval mode under no_grad, restoring its mode afterwards."""
+    """Put a model in eval mode under no_grad and :func:`evaluation_precision`, restoring its
+    mode afterwards."""
     was = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluation_precision():
             yield model
     finally:
         model.train(was)

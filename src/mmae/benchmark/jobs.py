@@ -2,8 +2,11 @@
 
 With ``jobs > 1`` every cell runs in a ``spawn``-started worker process; worker ``i`` limits
 torch to ``max(1, cpu_count // jobs)`` threads and, where there are CUDA GPUs and the cell's
-device is ``auto`` or ``cuda``, trains on ``cuda:(i mod n_gpus)``. A cell that raises is
-reported as failed (its traceback in the cell's ``error.txt``) and the others go on.
+device is ``auto`` or ``cuda``, trains on ``cuda:(i mod n_gpus)`` (:func:`worker_gpu`): up to
+``jobs`` cells at once, spread round robin over the GPUs, several per GPU when ``jobs`` exceeds
+them (one cell uses a few percent of a large GPU). Each cell records its peak GPU memory
+(:mod:`mmae.benchmark.cell`). A cell that raises is reported as failed (its traceback in the
+cell's ``error.txt``) and the others go on.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def execute_cell(plan: Any, key: Key, cell: Path, device: str | None = None) -> 
     try:
         return "done", run_cell(plan, model, category, cell, seed=seed, device=device)
     except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the others
+        if getattr(exc, "signum", None) is not None:  # training stopped by Ctrl-C / SIGTERM:
+            raise KeyboardInterrupt from exc  # the whole benchmark stops, not just this cell
         cell.mkdir(parents=True, exist_ok=True)
         (cell / CELL_ERROR).write_text(traceback.format_exc())
         return "failed", _one_line(exc)
@@ -51,12 +56,16 @@ def _init_worker(indices: Any, threads: int, gpus: int) -> None:
     _WORKER["gpus"] = gpus
 
 
+def worker_gpu(index: int, gpus: int) -> int | None:
+    """The CUDA device of worker ``index`` when there are ``gpus`` GPUs (round robin), or None."""
+    return index % gpus if gpus > 0 else None
+
+
 def _worker_cell(plan: Any, key: Key, cell: Path) -> Outcome:
     device = None
-    if _WORKER["gpus"]:
-        model = key[0]
-        if plan.configs[model].device in ("auto", "cuda"):
-            device = f"cuda:{_WORKER['index'] % _WORKER['gpus']}"
+    gpu = worker_gpu(_WORKER["index"], _WORKER["gpus"])
+    if gpu is not None and plan.configs[key[0]].device in ("auto", "cuda"):
+        device = f"cuda:{gpu}"
     return execute_cell(plan, key, cell, device)
 
 

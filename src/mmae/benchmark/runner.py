@@ -71,7 +71,8 @@ def _write_results(out: Path, plan: BenchmarkPlan, records: dict[Key, dict],
             for s in plan.seeds:
                 k = (m, c, s)
                 if k in records:
-                    cells.append({**records[k], "status": "done"})
+                    # cells finished by an earlier version have no memory record
+                    cells.append({"peak_gpu_memory_mb": None, **records[k], "status": "done"})
                 else:
                     cells.append({"model": m, "category": c, "group": category_group(c),
                                   "seed": s, "status": "failed" if k in failed else "pending",

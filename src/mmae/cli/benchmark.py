@@ -32,7 +32,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
     p = subparsers.add_parser("benchmark", help="train and test models x categories; paper tables",
                               description=DESCRIPTION)
     p.add_argument("--data", required=True,
-                   help="an MVTec AD root or category (or a folder of good images), or a video "
+                   help="an MVTec AD, MVTec AD 2 or VisA root or category (or a folder of "
+                        "good images), or a video "
                         "dataset folder, or a folder of several video datasets")
     p.add_argument("--models", required=True, metavar="A,B,C",
                    help="comma-separated models of one kind, e.g. ae,ssim_ae,vae,memae,mmae or "
@@ -61,8 +62,10 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction,
                    help="metric for --compare: au_pro (default), image_auroc, pixel_auroc; "
                         "video: frame_auc_micro (default), frame_auc_macro")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="run cells in N worker processes (torch threads = CPUs / N; worker i on "
-                        "cuda:(i mod GPUs) where there are GPUs); default 1")
+                   help="run up to N cells at once in worker processes (torch threads = CPUs / "
+                        "N; worker i on cuda:(i mod GPUs) where there are GPUs, so N > GPUs "
+                        "puts several cells on each; results.json records each cell's peak GPU "
+                        "memory); default 1")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a different benchmark in --out (the old one is kept as "
                         "<out>.old)")

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from mmae.cli.options import max_pixels_value
 from mmae.config import parse_set, resolve_config, settings_help
+from mmae.device import check_torchrun_devices, pick_device
 from mmae.errors import ConfigError, DataError
 from mmae.runs import checkpoint as ck
+from mmae.runs.lock import RunLock, is_locked
 from mmae.runs.run import Run
 
 
@@ -25,6 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.resume:
         run = Path(args.resume)
+        if is_locked(run):  # the lock answers first: a run being written has no final files yet
+            with RunLock(run):
+                pass  # raises RunFolderError naming the writer
         cfg = Run(run).config()
         extra = parse_set(args.sets)
         if set(extra) - {"epochs", "train.epochs"}:
@@ -44,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.model, args.preset or "cpu", parse_set(args.sets),
                          data=str(data.resolve()))
     build_model(cfg)  # invalid model settings fail here, before the run folder is created
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: enough GPUs, before any folder
+        check_torchrun_devices(pick_device(cfg.device))
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 owns the folder
         train(cfg, Path(args.out), progress=progress)
         return 0
@@ -101,12 +108,16 @@ def _synth(args: argparse.Namespace, out: Path) -> None:
 
         if args.motion:
             raise ConfigError("--motion applies to `mmae synth video` only")
+        size = {} if args.image_size is None else {"image_size": args.image_size}
         cats = generate_synthetic_images(out, seed=args.seed,
-                                         categories=parse_synth_categories(args.categories))
+                                         categories=parse_synth_categories(args.categories),
+                                         **size)
         print(f"wrote {len(cats)} categories to {out}: {', '.join(Path(c).name for c in cats)}")
     else:
         if args.categories is not None:
             raise ConfigError("--categories applies to `mmae synth image` only")
+        if args.image_size is not None:
+            raise ConfigError("--image-size applies to `mmae synth image` only")
         if args.motion:
             from mmae.data.synth.video_motion import generate_motion_video
 
@@ -128,13 +139,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    """``mmae data PATH [--json]``."""
+    """``mmae data PATH [--json] [--categories]``."""
     from mmae.data import describe
     from mmae.data.describe_text import format_description
 
     path = Path(args.path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
+    if args.categories:
+        from mmae.data import categories
+
+        found = categories(path, "video" if args.layout != "auto" else None)
+        print(json.dumps({n: str(f) for n, f in found.items()}, indent=2) if args.json
+              else "\n".join(found))
+        return 0
     info = describe(path, layout=args.layout)
     print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0

@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on normal data",
                        description="Train a model on the normal (training) images or videos of a "
                                    "dataset. Writes checkpoint.pt, config.yaml, train_log.jsonl "
-                                   "and thresholds.json into --out.")
-    p.add_argument("--data", help="dataset: an MVTec AD category folder, a folder of good images, "
+                                   "and thresholds.json into --out. checkpoint.pt is written "
+                                   "every save_every_s seconds (600), every save_every epochs "
+                                   "if set, and at the end; SIGTERM or Ctrl-C finishes the "
+                                   "step, writes it and exits saying how to --resume.")
+    p.add_argument("--data", help="dataset: a category folder of MVTec AD, MVTec AD 2 or VisA "
+                                  "as downloaded, a folder of good images, "
                                   "or a video dataset folder (UCSDped2, Avenue, shanghaitech, "
                                   "frames layout); required unless --resume")
     p.add_argument("--model", default="mmae",
@@ -96,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and an empty anomalous.")
     p.add_argument("--run", required=True, help="run folder written by `mmae train`")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders (image run); video files or folders of frames "
-                        "(video run)")
+                   help="image files or folders (image run; an MVTec AD 2 category: its "
+                        "test_private and test_private_mixed folders); video files or folders "
+                        "of frames (video run)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overlay", action="store_true",
                    help="video run: also write overlays/VIDEO.mp4 with the heatmap blended in")
@@ -116,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--categories", "--only", default=None, metavar="N|NAME,NAME|hard",
                    help="image only: the first N categories, or categories by name (disc, fabric, "
-                        "grid, nut are easy; carpet, screw, tiles, gravel, pcb, grass are hard), "
-                        "or `hard` for all the hard ones (default: all)")
+                        "grid, nut are easy; carpet, screw, tiles, gravel, pcb, grass are hard; "
+                        "sheet has defects of a few pixels, for large images and tiles), or "
+                        "`hard` for all the hard ones (default: all)")
+    p.add_argument("--image-size", type=int, default=None, metavar="PX",
+                   help="image only: side of the images in pixels (default 128)")
     p.add_argument("--motion", action="store_true",
                    help="video only: anomalies in the motion (too fast, against the flow, "
                         "zigzag) of objects that look like the normal ones")
@@ -139,9 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="describe a dataset folder",
                        description="Describe a dataset: layout, splits, image/video counts per "
-                                   "class, sizes, masks or labels found.")
+                                   "class, sizes, masks or labels found. Image layouts: MVTec AD, "
+                                   "MVTec AD 2 and VisA as downloaded (a category, or the folder "
+                                   "of categories), or a generic folder; video layouts: UCSD, "
+                                   "Avenue, ShanghaiTech, frames.")
     p.add_argument("path", help="dataset folder")
     p.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    p.add_argument("--categories", action="store_true",
+                   help="list the categories (what `mmae benchmark --categories` picks from): "
+                        "one name a line, or name -> folder with --json")
     p.add_argument("--layout", default="auto",
                    help="video layout: auto, ucsd, avenue, shanghaitech, frames")
     _common(p)
@@ -181,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = verbs.get(args.verb) or getattr(commands, f"cmd_{args.verb}")
         return int(handler(args) or 0)
     except MMAEError as exc:
+        signum = getattr(exc, "signum", None)  # training stopped by a signal, checkpoint written
+        if signum is not None:
+            print(f"mmae: {exc}", file=sys.stderr)
+            return 128 + int(signum)
         if args.debug:
             raise
         print(f"mmae: error: {exc}", file=sys.stderr)

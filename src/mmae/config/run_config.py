@@ -40,6 +40,8 @@ class RunConfig:
     clip_stride: int = 1
     test_clip_stride: int = 1
     val_fraction: float = 0.1  # of the training images, held out to calibrate the threshold
+    tile_size: int = 0  # images: tile side in image pixels (0 = off: the whole image is resized)
+    tile_overlap: int = 0  # pixels shared by neighbouring tiles (< tile_size)
     # train
     epochs: int = 40
     batch_size: int = 16
@@ -50,7 +52,11 @@ class RunConfig:
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
-    save_every: int = 1  # epochs between checkpoints
+    save_every: int = 0  # epochs between checkpoints; 0 = off (wall clock and end only)
+    save_every_s: float = 600.0  # seconds between checkpoints (mid-epoch too); 0 = off
+    compile: str = "off"  # off | on (torch.compile of model and loss) | a torch.compile mode
+    channels_last: str = "off"  # off | on: 2D models and their inputs in channels-last layout
+    logger: str = "jsonl"  # none | jsonl (train_log.jsonl only, always written) | tensorboard
     # eval
     smoothing_sigma: float = 0.0  # Gaussian smoothing of anomaly maps (pixels at model resolution)
     score_reduce: str = "max"  # max | mean | topk_mean

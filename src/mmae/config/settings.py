@@ -10,9 +10,10 @@ from mmae.errors import ConfigError
 # Section -> setting names (``model`` holds the model's own keyword arguments).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("image_size", "channels", "video_layout", "label_source", "clip_length",
-             "clip_stride", "test_clip_stride", "val_fraction"),
+             "clip_stride", "test_clip_stride", "val_fraction", "tile_size", "tile_overlap"),
     "train": ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "num_workers",
-              "device", "amp", "save_every"),
+              "device", "amp", "save_every", "save_every_s", "compile", "channels_last",
+              "logger"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
              "frame_rule", "clip_error", "fpr_limit", "eval_batch_size", "map_terms",
              "standardize", "feature_fit", "knn_bank", "clip_reduce"),
@@ -24,15 +25,23 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "frame_rule": ("mean", "center"),
     "clip_error": ("squared", "l2norm"),
     "video_layout": ("auto", "ucsd", "avenue", "shanghaitech", "frames"),
+    "logger": ("none", "jsonl", "tensorboard"),
+    "compile": ("off", "on", "default", "reduce-overhead", "max-autotune",
+                "max-autotune-no-cudagraphs"),
+    "channels_last": ("off", "on"),
     "standardize": ("none", "pooled", "position"),
     "feature_fit": ("pooled", "position"),
     "clip_reduce": ("mean", "max", "topk_mean"),
 }
 # The anomaly-map terms of ``map_terms`` (joined with "+"), see mmae.scoring.terms.
 MAP_TERMS: tuple[str, ...] = ("model", "ssim", "gradient", "feature", "gaussian", "knn")
+# Settings that take off / on (YAML reads a bare ``on`` / ``off`` / ``true`` as a boolean).
+_ON_OFF = ("compile", "channels_last")
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
-             "test_clip_stride", "save_every", "eval_batch_size", "knn_bank")
-_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip")
+             "test_clip_stride", "eval_batch_size", "knn_bank")
+_NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip", "tile_size",
+                 "tile_overlap", "save_every", "save_every_s")
+_INTEGER = ("save_every",)
 
 
 def _convert(key: str, value: Any, template: Any) -> Any:
@@ -65,6 +74,8 @@ def coerce(key: str, value: Any, template: Any) -> Any:
     Raises:
         ConfigError: a wrong type or an out-of-range value, naming the setting.
     """
+    if key in _ON_OFF and isinstance(value, bool):
+        value = "on" if value else "off"
     value = _convert(key, value, template)
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"setting {key}={value!r}: must be finite")
@@ -72,6 +83,8 @@ def coerce(key: str, value: Any, template: Any) -> Any:
         raise ConfigError(f"setting {key}={value!r}: choose one of {', '.join(CHOICES[key])}")
     if key in _POSITIVE and (not isinstance(value, int) or value < 1):
         raise ConfigError(f"setting {key}={value!r}: must be a positive integer")
+    if key in _INTEGER and (not isinstance(value, int) or value < 0):
+        raise ConfigError(f"setting {key}={value!r}: must be an integer >= 0 (0: off)")
     if key in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"setting {key}={value!r}: must be >= 0")
     if key == "lr" and value == 0:

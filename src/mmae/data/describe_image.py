@@ -12,11 +12,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmae.data.image_io import is_grayscale_mode, read_image_info
+from mmae.data.image_io import is_grayscale_mode, list_image_files, read_image_info
 from mmae.data.image_layout import (
     ImageScan,
+    get_layout,
+    image_categories,
     image_layout,
-    mvtec_categories,
+    predict_folders,
     scan_image_split,
 )
 from mmae.errors import DataError
@@ -46,40 +48,56 @@ def describe_image_dataset(root: str | os.PathLike[str], *, category: str | None
     """Summarise an image dataset folder.
 
     Args:
-        root: MVTec AD category, MVTec AD root or generic folder.
-        category: describe this category of an MVTec AD root instead of listing categories.
+        root: a category of a known layout (MVTec AD, MVTec AD 2, VisA), a folder of such
+            categories, or a generic folder.
+        category: describe this category of a folder of categories instead of listing them.
         abnormal_dir: anomalous images (generic folder).
         mask_dir: masks (generic folder).
         normal_test_dir: normal test images (generic folder).
 
     Returns:
-        ``{"kind": "image", "path", "layout", ...}``. For an MVTec AD root: ``categories`` (names)
-        and ``category_splits`` (image counts per category). Otherwise ``splits`` (``train`` /
-        ``test``: ``images``, ``normal``, ``anomalous``, ``classes`` per defect; ``None`` with a
-        ``notes`` entry when a split does not exist), ``image_sizes`` (distinct ``height`` x
-        ``width`` with counts), ``modes`` (Pillow modes with counts), ``channels`` (what
-        ``channels=None`` resolves to), ``masks`` (found / missing / orphans / bad: unreadable
-        or wrong size) and ``unreadable`` (files whose header cannot be read).
+        ``{"kind": "image", "path", "layout", ...}``. For a folder of categories (layout
+        ``<layout>_root``): ``categories`` (names) and ``category_splits`` (image counts per
+        category). Otherwise ``splits`` (``train`` / ``test``: ``images``, ``normal``,
+        ``anomalous``, ``classes`` per defect; ``None`` with a ``notes`` entry when a split does
+        not exist; an MVTec AD 2 category adds ``validation`` and its unlabelled
+        ``test_private`` / ``test_private_mixed``, whose ``normal`` and ``anomalous`` are None),
+        ``image_sizes`` (distinct ``height`` x ``width`` with counts), ``modes`` (Pillow modes
+        with counts), ``channels`` (what ``channels=None`` resolves to), ``masks`` (found /
+        missing / orphans / bad: unreadable or wrong size), ``unreadable`` (files whose header
+        cannot be read) and ``notes`` (remarks, e.g. images that look like masks).
 
     Raises:
-        DataError: ``root`` is missing, not a folder, or holds no images at all.
+        DataError: ``root`` is missing, not a folder, an incomplete tree of a known layout
+            (naming what is missing), or holds no images at all.
     """
     r = Path(root)
     layout = image_layout(r)
     out: dict[str, Any] = {"kind": "image", "path": str(r), "layout": layout}
-    if layout == "mvtec_root" and category is None:
-        cats = mvtec_categories(r)
+    if layout.endswith("_root") and category is None:
+        cats = list(image_categories(r))
         out["categories"] = cats
         splits: dict[str, Any] = {}
+        notes = [f"open one category for training, e.g. {r / cats[0]}"]
         for cat in cats:
             entry = {}
             for split in ("train", "test"):
-                scan, _ = _scan_or_none(r / cat, split)
+                scan, err = _scan_or_none(r / cat, split)
                 entry[split] = len(scan.records) if scan else 0
+                if err and err not in notes:
+                    notes.append(err)
             splits[cat] = entry
         out["category_splits"] = splits
-        out["notes"] = [f"open one category for training, e.g. {r / cats[0]}"]
+        out["notes"] = notes
         return out
+    if layout.endswith("_root"):
+        layout = layout.removesuffix("_root")
+        out["layout"] = layout
+        out["category"] = category
+    cat_dir = r / category if category is not None and (r / category).is_dir() else r
+    lay = get_layout(layout)
+    if lay is not None:
+        lay.check(cat_dir)  # an incomplete tree: one error naming what is missing
     kwargs = {"category": category, "abnormal_dir": abnormal_dir, "mask_dir": mask_dir,
               "normal_test_dir": normal_test_dir}
     scans: dict[str, ImageScan] = {}
@@ -90,19 +108,18 @@ def describe_image_dataset(root: str | os.PathLike[str], *, category: str | None
         out["splits"][split] = _split_summary(scan) if scan else None
         if scan:
             scans[split] = scan
+            notes += [w for w in scan.warnings if w not in notes]
         else:
             notes.append(f"{split}: {err}")
     if not scans:
         raise DataError(f"{r}: no images found ({'; '.join(notes)})")
-    if layout == "mvtec_root":
-        out["layout"] = "mvtec"
-        out["category"] = category
+    _extra_splits(out, scans, cat_dir, notes)
     sizes: Counter[tuple[int, int]] = Counter()
     modes: Counter[str] = Counter()
     unreadable: list[dict[str, str]] = []
     image_size: dict[Path, tuple[int, int]] = {}
     for scan in scans.values():
-        for rec in scan.records:
+        for rec in scan.records + scan.validation:
             try:
                 h, w, mode = read_image_info(rec.path)
             except DataError as exc:
@@ -120,6 +137,25 @@ def describe_image_dataset(root: str | os.PathLike[str], *, category: str | None
     out["unreadable_count"] = len(unreadable)
     out["notes"] = notes
     return out
+
+
+def _extra_splits(out: dict[str, Any], scans: dict[str, ImageScan], category: Path,
+                  notes: list[str]) -> None:
+    """``splits.validation`` (a layout's own held-out normals) and the unlabelled folders
+    ``mmae predict`` scores (``images`` only: their labels are unknown)."""
+    train = scans.get("train")
+    if train is not None and train.validation:
+        out["splits"]["validation"] = _split_summary(ImageScan(
+            train.root, train.layout, "validation", train.validation))
+    for folder in predict_folders(category) or []:
+        n = len(list_image_files(folder, recursive=True))
+        out["splits"][folder.name] = {"images": n, "normal": None, "anomalous": None,
+                                      "classes": {}}
+        notes.append(f"{folder.name}: {n} images without labels (no metrics); "
+                     f"`mmae predict --run RUN {category}` scores them")
+    order = ["train", "validation", "test"]
+    out["splits"] = {k: out["splits"][k] for k in sorted(
+        out["splits"], key=lambda k: order.index(k) if k in order else len(order))}
 
 
 def _mask_summary(scan: ImageScan | None, image_size: dict[Path, tuple[int, int]]

@@ -20,6 +20,19 @@ def format_description(info: dict[str, Any]) -> str:
     import json
 
     for k, v in info.items():
-        if k not in ("kind", "layout"):
+        if k == "splits" and isinstance(v, dict):
+            lines += [_image_split(name, s) for name, s in v.items()]
+        elif k not in ("kind", "layout"):
             lines.append(f"{k}: {json.dumps(v)[:300]}")
     return "\n".join(lines)
+
+
+def _image_split(name: str, split: dict[str, Any] | None) -> str:
+    """``train: 10 images (10 normal, 0 anomalous; good 10)``; unlabelled splits: no counts."""
+    if split is None:
+        return f"{name}: none"
+    if split.get("normal") is None:
+        return f"{name}: {split['images']} images, no labels"
+    classes = ", ".join(f"{c} {n}" for c, n in split.get("classes", {}).items())
+    return (f"{name}: {split['images']} images ({split['normal']} normal, "
+            f"{split['anomalous']} anomalous; {classes})")

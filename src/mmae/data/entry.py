@@ -46,12 +46,25 @@ def describe(root: str | Path, layout: str = "auto") -> dict[str, Any]:
     return describe_image_dataset(Path(root))
 
 
-def categories(root: str | Path, kind: str) -> dict[str, Path]:
-    """The categories of a dataset root: name -> folder.
+def _kind_of_root(root: Path) -> str:
+    """``video`` for a video dataset or a folder of video datasets, else ``image``."""
+    if detect(root)[0] == "video":
+        return "video"
+    from mmae.data.image_layout import image_layout
+    from mmae.data.video import detect_video_layout
 
-    Images: an MVTec AD category or generic image folder is one category; a folder of MVTec
-    categories gives each. Video: a dataset folder (UCSD, Avenue, ShanghaiTech, frames layout) is
-    one; a folder of several gives each.
+    if image_layout(root) != "folder":
+        return "image"
+    subs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return "video" if any(detect_video_layout(d) is not None for d in subs) else "image"
+
+
+def categories(root: str | Path, kind: str | None = None) -> dict[str, Path]:
+    """The categories of a dataset root: name -> folder (``kind`` None: found from the folder).
+
+    Images: a category of a known layout (MVTec AD, MVTec AD 2, VisA) or a generic image folder
+    is one category; a folder of categories of one layout gives each. Video: a dataset folder
+    (UCSD, Avenue, ShanghaiTech, frames layout) is one; a folder of several gives each.
 
     Raises:
         DataError: the root is missing, or (video) holds no video dataset.
@@ -59,13 +72,11 @@ def categories(root: str | Path, kind: str) -> dict[str, Path]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"--data {root} does not exist or is not a folder")
+    kind = kind or _kind_of_root(root)
     if kind == "image":
-        from mmae.data.image_layout import is_mvtec_category, mvtec_categories
+        from mmae.data.image_layout import image_categories
 
-        if is_mvtec_category(root):
-            return {root.name: root}
-        found = mvtec_categories(root)
-        return {n: root / n for n in found} if found else {root.name: root}
+        return image_categories(root)
     from mmae.data.video import LAYOUTS, detect_video_layout
 
     if detect_video_layout(root) is not None:

@@ -1,4 +1,5 @@
-"""Image datasets (MVTec AD category, generic folder) decoded and resized once, then cached.
+"""Image datasets (MVTec AD, MVTec AD 2 and VisA categories, generic folders) decoded and resized
+once, then cached.
 
 Layouts are described in :mod:`mmae.data.image_layout`; decoding rules in
 :mod:`mmae.data.image_io`. Every image is decoded with a thread pool, resized to
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,10 @@ class ImageDataset(Dataset):
         image_size: side S of the square images.
         images: uint8 tensor ``(N, C, S, S)`` of all images.
         labels: int64 tensor ``(N,)``.
-        layout: ``"mvtec"`` or ``"folder"``.
+        layout: ``"mvtec"``, ``"mvtec_ad2"``, ``"visa"`` or ``"folder"``.
+        validation_indices: items that form the dataset's own validation split (MVTec AD 2's
+            ``validation/good`` in its training data), or None: the validation split is drawn
+            at random (``val_fraction``).
         masks_complete: every anomalous record has a mask file.
         skipped: files left out because they could not be decoded.
     """
@@ -80,7 +85,7 @@ class ImageDataset(Dataset):
     def __init__(self, records: list[ImageRecord], image_size: int, channels: int | None = None,
                  *, cache_dir: str | os.PathLike[str] | None = None, num_workers: int | None = None,
                  progress: bool = True, on_error: str = "skip", layout: str = "folder",
-                 check_masks: bool = True) -> None:
+                 check_masks: bool = True, validation: Collection[Path] | None = None) -> None:
         """Decode, resize and cache ``records``.
 
         Args:
@@ -93,6 +98,7 @@ class ImageDataset(Dataset):
             on_error: ``"skip"`` (warn and leave the file out) or ``"raise"``.
             layout: layout name reported by ``.layout``.
             check_masks: check each mask's size against its image (reads mask headers only).
+            validation: paths of records that are the dataset's own validation split.
 
         Raises:
             DataError: no records, every image unreadable, a bad mask, or a bad file with
@@ -120,6 +126,10 @@ class ImageDataset(Dataset):
         self.images: torch.Tensor = torch.from_numpy(images)
         self._sizes: list[tuple[int, int]] = sizes
         self.labels = torch.tensor([r.label for r in self.records], dtype=torch.int64)
+        self.validation_indices: list[int] | None = None
+        if validation:
+            held = set(validation)
+            self.validation_indices = [i for i, r in enumerate(self.records) if r.path in held]
         self.masks_complete = all(r.mask_path is not None for r in self.records if r.label == 1)
         if check_masks:
             self._check_masks()
@@ -246,6 +256,10 @@ class ImageDataset(Dataset):
 
 
 def _warn_scan(scan: ImageScan) -> None:
+    for note in scan.warnings:
+        warnings.warn(note, stacklevel=3)
+    if scan.split != "test":
+        return
     for m in scan.orphan_masks[:20]:
         warnings.warn(f"mask {m} matches no image; ignored", stacklevel=3)
     if len(scan.orphan_masks) > 20:
@@ -268,12 +282,16 @@ def open_image_dataset(root: str | os.PathLike[str], split: str, image_size: int
                        on_error: str | None = None) -> ImageDataset:
     """Open one split of an image dataset folder.
 
+    The training split of an MVTec AD 2 category also holds its ``validation/good`` images, named
+    by ``validation_indices`` (the validation split; never trained on).
+
     Args:
-        root: MVTec AD category, MVTec AD root (with ``category``) or generic folder.
+        root: a category of a known layout (MVTec AD, MVTec AD 2, VisA), a folder of categories
+            (with ``category``) or a generic folder.
         split: ``"train"`` or ``"test"``.
         image_size: side of the square images the dataset yields.
         channels: 1 or 3 to force; ``None``: 1 if every image is grayscale, else 3.
-        category: category inside an MVTec AD root.
+        category: category inside a folder of categories.
         abnormal_dir: anomalous images (generic folder; sub-folders are defect types).
         mask_dir: masks matched to anomalous images by stem (``x.png`` or ``x_mask.png``).
         normal_test_dir: normal test images (generic folder); else 1 in 5 normals is held out.
@@ -288,9 +306,9 @@ def open_image_dataset(root: str | os.PathLike[str], split: str, image_size: int
     """
     scan = scan_image_split(root, split, category=category, abnormal_dir=abnormal_dir,
                             mask_dir=mask_dir, normal_test_dir=normal_test_dir)
-    if split == "test":
-        _warn_scan(scan)
+    _warn_scan(scan)
     policy = on_error or ("skip" if split == "train" else "raise")
-    return ImageDataset(scan.records, image_size, channels, cache_dir=cache_dir,
+    return ImageDataset(scan.records + scan.validation, image_size, channels, cache_dir=cache_dir,
                         num_workers=num_workers, progress=progress, on_error=policy,
-                        layout=scan.layout, check_masks=split == "test")
+                        layout=scan.layout, check_masks=split == "test",
+                        validation=[r.path for r in scan.validation])

@@ -1,100 +1,101 @@
-"""Finding the images, labels and masks of an image dataset folder (no decoding).
+"""Finding the images, labels and masks of an image dataset folder (no decoding): the registry
+of image layouts.
 
-Layouts (see :func:`image_layout`):
+Each layout is one module producing the same :class:`~mmae.data.image_records.ImageScan`:
 
-* ``mvtec`` - an MVTec AD category: ``train/good/*``, ``test/<defect>/*`` (``good`` is normal),
-  ``ground_truth/<defect>/<stem>_mask.png`` (``<stem>.png`` also accepted). Good test images have
-  no mask file; their mask is empty. Class folders are read flat.
-* ``mvtec_root`` - a folder of MVTec AD categories; open one category (``category=``).
-* ``folder`` - anything else:
+* ``mvtec_ad2`` - an MVTec AD 2 category (:mod:`mmae.data.layout_mvtec_ad2`);
+* ``mvtec`` - an MVTec AD category (:mod:`mmae.data.layout_mvtec`);
+* ``visa`` - a VisA category, split by the VisA root's ``split_csv/1cls.csv``
+  (:mod:`mmae.data.layout_visa`);
+* ``<layout>_root`` (``mvtec_root``, ``mvtec_ad2_root``, ``visa_root``) - a folder of categories of
+  that layout; open one category (``category=``);
+* ``folder`` - anything else (:mod:`mmae.data.layout_folder`).
 
-  - a plain folder of normal images, read **recursively** (hidden folders skipped): all of them
-    are training images and there is no test split;
-  - or a folder with sub-folders ``good``/``normal``/``ok`` (normal; without one, the other
-    images of the folder are normal), ``anomalous``/``abnormal``/``anomaly``/``defect``/
-    ``defects``/``bad`` (anomalous, sub-folders = defect types) and optionally ``masks``/
-    ``mask``/``ground_truth``/``gt`` (never read as normal images); explicit ``abnormal_dir=``,
-    ``mask_dir=`` and ``normal_test_dir=`` arguments override these names. Masks are matched to
-    anomalous images by file stem (``<stem>.png`` or ``<stem>_mask.png``, same sub-folder first).
-    Without ``normal_test_dir``, every 5th normal image (``holdout=0.2``, sorted order) is held
-    out of training and used as a normal test image, so test scores of normal images are not
-    measured on training images.
-
-Junk is ignored everywhere: hidden files, ``._*`` AppleDouble files, ``.DS_Store``, non-image
-extensions. Files are sorted by relative path, so record order is deterministic.
+Detection looks at folder names only, in the order above, so a partial tree of a known layout is
+still recognised and its scan raises one DataError naming what is missing. Junk is ignored
+everywhere: hidden files, ``._*`` AppleDouble files, ``.DS_Store``, non-image extensions. Files are
+sorted by relative path, so record order is deterministic.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from mmae.data.image_io import list_image_files
+from mmae.data import layout_folder, layout_mvtec, layout_mvtec_ad2, layout_visa
+from mmae.data.image_records import ImageRecord, ImageScan, check_dir, subdirs
+from mmae.data.layout_folder import ANOMALOUS_DIR_NAMES, MASK_DIR_NAMES, NORMAL_DIR_NAMES
 from mmae.errors import DataError
 
-NORMAL_DIR_NAMES = ("good", "normal", "ok")
-ANOMALOUS_DIR_NAMES = ("anomalous", "abnormal", "anomaly", "defect", "defects", "defective", "bad")
-MASK_DIR_NAMES = ("masks", "mask", "ground_truth", "gt")
+__all__ = ["ANOMALOUS_DIR_NAMES", "LAYOUTS", "MASK_DIR_NAMES", "NORMAL_DIR_NAMES", "SPLITS",
+           "ImageRecord", "ImageScan", "Layout", "get_layout", "image_categories",
+           "image_layout", "is_mvtec_category", "mvtec_categories", "scan_image_split"]
+
 SPLITS = ("train", "test")
+ROOT_SUFFIX = "_root"
 
 
 @dataclass(frozen=True)
-class ImageRecord:
-    """One image of a dataset.
+class Layout:
+    """A dataset layout whose categories are folders.
 
     Attributes:
-        path: the image file.
-        label: 0 normal, 1 anomalous.
-        defect: ``"good"`` for normal images, else the defect type (folder name).
-        mask_path: ground-truth mask file; ``None`` for good images (empty mask) and for anomalous
-            images that have no mask.
+        name: layout name (``mmae data`` shows it; ``<name>_root`` for a folder of categories).
+        title: the dataset's name for messages.
+        is_category: whether a folder looks like one category (complete or not).
+        check: raises one DataError naming what an incomplete category lacks.
+        scan: ``(category, split) -> ImageScan``.
+        predict_folders: unlabelled folders of a category that ``mmae predict`` scores when
+            given the category (None: the layout has none).
     """
 
-    path: Path
-    label: int
-    defect: str
-    mask_path: Path | None = None
+    name: str
+    title: str
+    is_category: Callable[[Path], bool]
+    check: Callable[[Path], None]
+    scan: Callable[[Path, str], ImageScan]
+    predict_folders: Callable[[Path], list[Path]] | None = None
+
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Layout:
+        """The layout a ``layout_*`` module defines (``predict_folders`` is optional)."""
+        return cls(module.NAME, module.TITLE, module.is_category, module.check, module.scan,
+                   getattr(module, "predict_folders", None))
 
 
-@dataclass
-class ImageScan:
-    """Result of scanning one split of a dataset folder."""
-
-    root: Path
-    layout: str
-    split: str
-    records: list[ImageRecord]
-    orphan_masks: list[Path] = field(default_factory=list)
-    missing_masks: list[Path] = field(default_factory=list)
+#: The dataset layouts, in detection order (MVTec AD 2 before MVTec AD: both have train/good).
+LAYOUTS: tuple[Layout, ...] = tuple(
+    Layout.from_module(m) for m in (layout_mvtec_ad2, layout_mvtec, layout_visa))
+_BY_NAME = {lay.name: lay for lay in LAYOUTS}
 
 
-def _check_dir(root: Path, what: str = "data path") -> None:
-    if not root.exists():
-        raise DataError(f"{what} {root} does not exist")
+def get_layout(name: str) -> Layout | None:
+    """The dataset layout ``name`` (``_root`` suffix allowed); None for ``folder``."""
+    return _BY_NAME.get(name.removesuffix(ROOT_SUFFIX))
+
+
+def _category_layout(root: Path) -> Layout | None:
+    return next((lay for lay in LAYOUTS if lay.is_category(root)), None)
+
+
+def _root_categories(root: Path) -> tuple[Layout, list[str]] | None:
+    """The first layout with categories directly inside ``root``, and their names."""
     if not root.is_dir():
-        raise DataError(f"{what} {root} is a file, not a folder")
-
-
-def _subdirs(root: Path) -> list[Path]:
-    try:
-        return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError as exc:
-        raise DataError(f"cannot list folder {root} ({exc.strerror or exc})") from None
-
-
-def _find_child(root: Path, names: tuple[str, ...]) -> Path | None:
-    by_name = {p.name.lower(): p for p in _subdirs(root)}
-    for name in names:
-        if name in by_name:
-            return by_name[name]
+        return None
+    dirs = subdirs(root)
+    for lay in LAYOUTS:
+        names = [d.name for d in dirs if _category_layout(d) is lay]
+        if names:
+            return lay, names
     return None
 
 
 def is_mvtec_category(root: str | os.PathLike[str]) -> bool:
     """Whether ``root`` looks like an MVTec AD category (``train/good`` or ``test/good``)."""
-    r = Path(root)
-    return (r / "train" / "good").is_dir() or (r / "test" / "good").is_dir()
+    return layout_mvtec.is_category(Path(root))
 
 
 def mvtec_categories(root: str | os.PathLike[str]) -> list[str]:
@@ -102,135 +103,54 @@ def mvtec_categories(root: str | os.PathLike[str]) -> list[str]:
     r = Path(root)
     if not r.is_dir():
         return []
-    return [p.name for p in _subdirs(r) if is_mvtec_category(p)]
+    return [p.name for p in subdirs(r) if _category_layout(p) is _BY_NAME["mvtec"]]
 
 
 def image_layout(root: str | os.PathLike[str]) -> str:
-    """Layout of an image dataset folder: ``"mvtec"``, ``"mvtec_root"`` or ``"folder"``.
+    """Layout of an image dataset folder: ``mvtec``, ``mvtec_ad2``, ``visa``, one of these with
+    ``_root`` (a folder of categories) or ``folder``.
 
     Raises:
         DataError: ``root`` does not exist or is not a folder.
     """
     r = Path(root)
-    _check_dir(r)
-    if is_mvtec_category(r):
-        return "mvtec"
-    if mvtec_categories(r):
-        return "mvtec_root"
-    return "folder"
+    check_dir(r)
+    lay = _category_layout(r)
+    if lay is not None:
+        return lay.name
+    found = _root_categories(r)
+    if found is not None:
+        return found[0].name + ROOT_SUFFIX
+    if layout_visa.is_root(r):
+        raise DataError(f"{r} has the VisA split file {layout_visa.SPLIT_FILE} but no VisA "
+                        f"category folder (<category>/Data/Images)")
+    return layout_folder.NAME
 
 
-def _mask_candidates(folder: Path, stem: str) -> list[Path]:
-    return [folder / f"{stem}_mask.png", folder / f"{stem}.png"]
+def image_categories(root: str | os.PathLike[str]) -> dict[str, Path]:
+    """Categories of an image dataset folder: name -> folder. A category of a known layout or a
+    generic folder is one category; a folder of categories gives each.
+
+    Raises:
+        DataError: ``root`` does not exist or is not a folder.
+    """
+    r = Path(root)
+    check_dir(r)
+    if _category_layout(r) is None:
+        found = _root_categories(r)
+        if found is not None:
+            return {name: r / name for name in found[1]}
+    return {r.name: r}
 
 
-def _scan_mvtec(root: Path, split: str) -> ImageScan:
-    if split == "train":
-        folder = root / "train" / "good"
-        records = [ImageRecord(p, 0, "good") for p in list_image_files(folder)]
-        if not records:
-            raise DataError(f"{root}: no training images in {folder}")
-        return ImageScan(root, "mvtec", split, records)
-    test = root / "test"
-    _check_dir(test, "test folder")
-    records: list[ImageRecord] = []
-    missing: list[Path] = []
-    used: set[Path] = set()
-    for defect_dir in _subdirs(test):
-        defect = defect_dir.name
-        for path in list_image_files(defect_dir):
-            if defect == "good":
-                records.append(ImageRecord(path, 0, "good"))
-                continue
-            gt = root / "ground_truth" / defect
-            mask = next((m for m in _mask_candidates(gt, path.stem) if m.is_file()), None)
-            if mask is None:
-                missing.append(path)
-            else:
-                used.add(mask)
-            records.append(ImageRecord(path, 1, defect, mask))
-    if not records:
-        raise DataError(f"{root}: no test images in {test}")
-    orphans = [m for m in list_image_files(root / "ground_truth", recursive=True)
-               if m not in used and m.parent.name != "good"]
-    return ImageScan(root, "mvtec", split, records, orphans, missing)
-
-
-def _is_within(path: Path, folders: list[Path]) -> bool:
-    rp = path.resolve()
-    return any(rp == f or f in rp.parents for f in folders)
-
-
-def _holdout_indices(n: int, holdout: float) -> set[int]:
-    if n < 2 or holdout <= 0:
-        return set()
-    return {i for i in range(n) if int((i + 1) * holdout) > int(i * holdout)}
-
-
-def _match_masks(anomalous: list[Path], abnormal_root: Path, mask_root: Path | None
-                 ) -> tuple[list[Path | None], list[Path]]:
-    """Masks of anomalous images by stem (same relative sub-folder first); also orphan masks."""
-    if mask_root is None:
-        return [None] * len(anomalous), []
-    masks = list_image_files(mask_root, recursive=True)
-    by_rel: dict[tuple[str, str], Path] = {}
-    by_stem: dict[str, list[Path]] = {}
-    for m in masks:
-        stem = m.stem[:-5] if m.stem.endswith("_mask") else m.stem
-        rel = m.parent.relative_to(mask_root).as_posix()
-        by_rel.setdefault((rel, stem), m)
-        by_stem.setdefault(stem, []).append(m)
-    found: list[Path | None] = []
-    for img in anomalous:
-        rel = img.parent.relative_to(abnormal_root).as_posix()
-        m = by_rel.get((rel, img.stem))
-        if m is None and len(by_stem.get(img.stem, [])) == 1:
-            m = by_stem[img.stem][0]
-        found.append(m)
-    used = {m for m in found if m is not None}
-    return found, [m for m in masks if m not in used]
-
-
-def _scan_folder(root: Path, split: str, abnormal_dir: Path | None, mask_dir: Path | None,
-                 normal_test_dir: Path | None, holdout: float) -> ImageScan:
-    for extra, what in ((abnormal_dir, "abnormal_dir"), (mask_dir, "mask_dir"),
-                        (normal_test_dir, "normal_test_dir")):
-        if extra is not None:
-            _check_dir(extra, what)
-    normal_root = _find_child(root, NORMAL_DIR_NAMES) or root
-    if abnormal_dir is None:
-        abnormal_dir = _find_child(root, ANOMALOUS_DIR_NAMES)
-    if mask_dir is None:
-        mask_dir = _find_child(root, MASK_DIR_NAMES)
-    excluded = [p.resolve() for p in (abnormal_dir, mask_dir, normal_test_dir) if p is not None]
-    normals = [p for p in list_image_files(normal_root, recursive=True)
-               if not _is_within(p, excluded)]
-    anomalous = list_image_files(abnormal_dir, recursive=True) if abnormal_dir else []
-    if normal_test_dir is not None:
-        train_normals, test_normals = normals, list_image_files(normal_test_dir, recursive=True)
-    elif anomalous:
-        held = _holdout_indices(len(normals), holdout)
-        train_normals = [p for i, p in enumerate(normals) if i not in held]
-        test_normals = [p for i, p in enumerate(normals) if i in held]
-    else:
-        train_normals, test_normals = normals, []
-    if split == "train":
-        if not train_normals:
-            raise DataError(f"no images found in {normal_root} (looked for .png, .jpg, .jpeg, "
-                            ".bmp, .tif, .tiff, .webp, .ppm, .pgm)")
-        return ImageScan(root, "folder", split, [ImageRecord(p, 0, "good") for p in train_normals])
-    masks, orphans = _match_masks(anomalous, abnormal_dir, mask_dir) if abnormal_dir else ([], [])
-    records = [ImageRecord(p, 0, "good") for p in test_normals]
-    missing: list[Path] = []
-    for path, mask in zip(anomalous, masks, strict=True):
-        rel = path.parent.relative_to(abnormal_dir).parts
-        records.append(ImageRecord(path, 1, rel[0] if rel else "anomalous", mask))
-        if mask is None and mask_dir is not None:
-            missing.append(path)
-    if not records:
-        raise DataError(f"{root}: no test images: a plain folder of normal images is for training "
-                        "only; add an 'anomalous' sub-folder (with 'good') or give abnormal_dir")
-    return ImageScan(root, "folder", split, records, orphans, missing)
+def predict_folders(root: str | os.PathLike[str]) -> list[Path] | None:
+    """The unlabelled folders ``mmae predict`` scores when given a category folder of a layout
+    that has them (MVTec AD 2: ``test_private``, ``test_private_mixed``); None otherwise."""
+    r = Path(root)
+    lay = _category_layout(r) if r.is_dir() else None
+    if lay is None or lay.predict_folders is None:
+        return None
+    return lay.predict_folders(r)
 
 
 def scan_image_split(root: str | os.PathLike[str], split: str, *, category: str | None = None,
@@ -241,9 +161,10 @@ def scan_image_split(root: str | os.PathLike[str], split: str, *, category: str 
     """Records of one split of an image dataset folder (see the module docstring for layouts).
 
     Args:
-        root: MVTec AD category, MVTec AD root (with ``category``), or generic folder.
+        root: a category of a known layout, a folder of such categories (with ``category``), or
+            a generic folder.
         split: ``"train"`` or ``"test"``.
-        category: category to open inside an MVTec AD root.
+        category: category to open inside a folder of categories.
         abnormal_dir: folder of anomalous images (generic layout).
         mask_dir: folder of masks matched by stem (generic layout).
         normal_test_dir: folder of normal test images (generic layout); disables the holdout.
@@ -251,23 +172,27 @@ def scan_image_split(root: str | os.PathLike[str], split: str, *, category: str 
             anomalous images and no ``normal_test_dir``.
 
     Raises:
-        DataError: missing path, empty folder, MVTec AD root without a category, no test data.
+        DataError: missing path or folder, empty folder, a folder of categories without a
+            category, no test data.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: use 'train' or 'test'")
     r = Path(root)
     layout = image_layout(r)
-    if layout == "mvtec_root":
-        cats = mvtec_categories(r)
+    if layout.endswith(ROOT_SUFFIX):
+        lay = get_layout(layout)
+        cats = list(image_categories(r))
         if category is None:
-            raise DataError(f"{r} is an MVTec AD root with categories {', '.join(cats)}: "
+            article = "an" if lay.title[0] in "AEIMOU" else "a"  # an MVTec AD, a VisA
+            raise DataError(f"{r} is {article} {lay.title} root with categories {', '.join(cats)}: "
                             f"pick one, e.g. {r / cats[0]}")
         if category not in cats:
             raise DataError(f"{r}: no category {category!r} (categories: {', '.join(cats)})")
-        r, layout = r / category, "mvtec"
+        r, layout = r / category, lay.name
     elif category is not None and (r / category).is_dir():
         r, layout = r / category, image_layout(r / category)
-    if layout == "mvtec":
-        return _scan_mvtec(r, split)
+    lay = get_layout(layout)
+    if lay is not None:
+        return lay.scan(r, split)
     opt = [Path(p) if p is not None else None for p in (abnormal_dir, mask_dir, normal_test_dir)]
-    return _scan_folder(r, split, opt[0], opt[1], opt[2], holdout)
+    return layout_folder.scan(r, split, opt[0], opt[1], opt[2], holdout)

@@ -5,12 +5,14 @@ It takes ``image`` (B, C, S, S) in [0, 1] (or ``clip`` (B, 1, T, S, S) in [-1, 1
 models) with a dynamic batch size and returns ``recon``, ``anomaly_map`` (post-processed: smoothed
 image maps, or per-pixel clip errors) and ``pred_score`` (the image score or clip error). The
 model's metadata_props carry ``threshold`` (the run's default threshold), ``threshold_rule``,
-``model``, ``kind``, the post-processing settings, and the input contract: ``image_size``,
-``channels``, ``input_layout``, ``value_range``, ``color`` and ``resize`` (how to bring an
-image to the model's size as the data pipeline does: area interpolation when shrinking).
-Fitted post-processing statistics (``postprocess.pt``) are constants of the graph. Needs the
-``onnx`` extra (``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to check the
-export).
+``model``, ``kind``, ``image_size``, ``channels``, ``tile_size`` and ``tile_overlap`` (0: the
+whole image is resized); a tiled run's graph scores one tile and ``tiling`` says how to cut an
+image and stitch the tile maps (:mod:`mmae.scoring.tiled`). They also carry the post-processing
+settings and the input contract: ``input_layout``, ``value_range``, ``color`` and ``resize``
+(how to bring an image to the model's size as the data pipeline does: area interpolation when
+shrinking). Fitted post-processing statistics (``postprocess.pt``) are constants of the graph.
+Needs the ``onnx`` extra (``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to
+check the export).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ from mmae.inference.inferencer import Inferencer
 from mmae.scoring.postprocess import PostProcess
 
 OUTPUTS = ("recon", "anomaly_map", "pred_score")
+#: How a tiled run's graph (one tile) makes an image's map and score (``tiling`` metadata).
+TILING = ("the graph scores one tile: cut the image at its own resolution into tile_size "
+          "tiles starting every tile_size - tile_overlap pixels (the last tile of a row or "
+          "column ends at the image edge), resize each to image_size, run the graph, resize "
+          "each anomaly_map back to tile_size (bilinear), blend them with weights "
+          "min(1, (i + 0.5) / tile_overlap, (tile_size - i - 0.5) / tile_overlap) along each "
+          "axis (product; 1 when tile_overlap is 0) divided by their sum, and reduce the "
+          "stitched map with score_reduce for the image score")
 
 
 class Exportable(torch.nn.Module):
@@ -58,6 +68,8 @@ def metadata(inf: Inferencer) -> dict[str, str]:
             "threshold_rule": inf.threshold_source, "model": c.model, "kind": inf.kind,
             "image_size": str(c.image_size), "channels": str(c.channels),
             "smoothing_sigma": str(c.smoothing_sigma), "score_reduce": c.score_reduce,
+            "tile_size": str(c.tile_size), "tile_overlap": str(c.tile_overlap),
+            **({"tiling": TILING} if inf.tiles is not None else {}),
             "map_terms": c.map_terms, "standardize": c.standardize}
     if inf.kind == "video":
         meta.update({"clip_length": str(c.clip_length), "clip_reduce": c.clip_reduce,
@@ -73,6 +85,9 @@ def metadata(inf: Inferencer) -> dict[str, str]:
     meta["resize"] = (f"to {c.image_size} x {c.image_size} (no cropping, aspect ratio not kept): "
                       f"area interpolation when shrinking (cv2.INTER_AREA), bilinear when "
                       f"enlarging (cv2.INTER_LINEAR)")
+    if inf.tiles is not None:
+        meta["resize"] = ("none: the image keeps its resolution and is cut into tiles of "
+                          "tile_size x tile_size (tiling)")
     if inf.task.post_record is not None:
         meta["postprocess_fit"] = str(inf.task.post_record.get("fit_split"))
     return meta

@@ -20,10 +20,14 @@ import numpy as np
 import torch
 
 from mmae.config import RunConfig
+from mmae.data.image_decode import DecodedImage, decode_for_model
 from mmae.data.image_io import resize_image, to_channels
+from mmae.data.image_tiles import decode_full
+from mmae.device import evaluation_precision
 from mmae.errors import ConfigError, DataError
 from mmae.runs.run import Run
 from mmae.scoring.postprocess import PostProcess
+from mmae.scoring.tiled import TiledScorer, tiling
 from mmae.tasks import Task, get_task
 
 
@@ -33,7 +37,9 @@ class ImagePrediction:
 
     Attributes:
         scores: ``(N,)`` float64 image scores (higher = more anomalous).
-        maps: ``(N, S, S)`` float32 post-processed anomaly maps at model resolution.
+        maps: ``(N, S, S)`` float32 post-processed anomaly maps at model resolution; for a
+            tiled run (``tile_size``) a list of stitched ``(H, W)`` maps, each at its image's
+            resolution.
         anomalous: ``(N,)`` bool ``scores >= threshold``, or None when there is no threshold.
     """
 
@@ -66,7 +72,7 @@ class Inferencer:
     Build it with :meth:`load`. Attributes: ``run`` (:class:`Run`), ``config``, ``task``,
     ``model`` (eval mode), ``post`` (:class:`PostProcess`), ``device``, ``threshold``
     (float or None), ``threshold_source`` (``normal``, ``f1``, ``--threshold`` or ``none``),
-    ``kind`` (``image`` or ``video``).
+    ``kind`` (``image`` or ``video``), ``tiles`` (``(tile_size, tile_overlap)`` or None).
     """
 
     def __init__(self, run: Run, config: RunConfig, task: Task, model: torch.nn.Module,
@@ -79,6 +85,7 @@ class Inferencer:
         self.post: PostProcess = task.post().to(device)
         self.threshold = threshold
         self.threshold_source = threshold_source
+        self.tiles = tiling(config)
 
     @classmethod
     def load(cls, run: str | os.PathLike[str] | Run, device: str | None = None,
@@ -118,13 +125,30 @@ class Inferencer:
                   for im in images]
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(255)
 
+    def decode(self, path: str | os.PathLike[str], max_pixels: int | None,
+               view_side: int | None = None) -> DecodedImage:
+        """Decode an image file as this run scores it: at the model's size, or at its own
+        resolution for a tiled run (``image`` then holds the full image)."""
+        c = self.config
+        if self.tiles is None:
+            return decode_for_model(path, c.image_size, c.channels, max_pixels, view_side)
+        full = decode_full(path, c.channels, max_pixels)
+        view = None
+        if view_side is not None:
+            h, w = full.shape[:2]
+            k = min(1.0, view_side / max(h, w))
+            view = resize_image(full, (max(1, round(h * k)), max(1, round(w * k))))
+        return DecodedImage(full, (full.shape[0], full.shape[1]), view)
+
     def predict_images(self, images: list[np.ndarray], batch_size: int = 32) -> ImagePrediction:
         """Scores, maps and decisions of uint8 (or [0, 1] float) images of any size."""
         self.require_kind("image", "predict_images")
         if len(images) == 0:
             raise DataError("no images given")
+        if self.tiles is not None:
+            return self._predict_tiled(images)
         maps, scores = [], []
-        with torch.no_grad():
+        with torch.no_grad(), evaluation_precision():  # IEEE float32: scores equal the CPU's
             for i in range(0, len(images), batch_size):
                 x = self.image_batch(list(images[i : i + batch_size])).to(self.device)
                 _, m, s = self.post.run(self.model, x)
@@ -133,6 +157,20 @@ class Inferencer:
         sc = np.concatenate(scores)
         flags = None if self.threshold is None else sc >= self.threshold
         return ImagePrediction(sc, np.concatenate(maps), flags)
+
+    def _predict_tiled(self, images: list[np.ndarray]) -> ImagePrediction:
+        """Each image scored tile by tile at its own resolution (:mod:`mmae.scoring.tiled`)."""
+        tile, overlap = self.tiles or (0, 0)
+        scorer = TiledScorer(self.model, self.post, tile, overlap, self.config.image_size,
+                             self.device, self.config.eval_batch_size)
+        maps, scores = [], []
+        for im in images:
+            m, s = scorer.score(to_channels(as_uint8_image(im), self.config.channels))
+            maps.append(m)
+            scores.append(s)
+        sc = np.array(scores, np.float64)
+        flags = None if self.threshold is None else sc >= self.threshold
+        return ImagePrediction(sc, maps, flags)  # type: ignore[arg-type]
 
     def predict_frames(self, frames: Iterable[np.ndarray],
                        batch_size: int = 8) -> Iterator[tuple[int, float]]:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mmae.data.image_decode import DEFAULT_MAX_PIXELS, decode_for_model
+from mmae.data.image_decode import DEFAULT_MAX_PIXELS
 from mmae.data.image_io import is_image_file, list_image_files
+from mmae.data.image_layout import predict_folders
 from mmae.errors import DataError, LimitError
 from mmae.inference.inferencer import Inferencer
 from mmae.report import plots
@@ -29,10 +30,22 @@ HEATMAP_MAX_SIDE = 2048
 
 
 def collect_inputs(inputs: list[Path]) -> list[Path]:
-    """Image files named directly or found (recursively) in the given folders, in order."""
+    """Image files named directly or found (recursively) in the given folders, in order.
+
+    A category folder of a layout with unlabelled test folders (MVTec AD 2: ``test_private``,
+    ``test_private_mixed``) gives the images of those folders, never its training or labelled
+    images.
+    """
     files: list[Path] = []
     for p in inputs:
-        if p.is_dir():
+        unlabelled = predict_folders(p) if p.is_dir() else None
+        if unlabelled is not None:
+            if not unlabelled:
+                raise DataError(f"{p}: an MVTec AD 2 category without test_private or "
+                                f"test_private_mixed folder to score")
+            for folder in unlabelled:
+                files.extend(list_image_files(folder, recursive=True))
+        elif p.is_dir():
             files.extend(list_image_files(p, recursive=True))
         elif p.is_file():
             if not is_image_file(p):
@@ -118,7 +131,6 @@ def _predict_images(inf: Inferencer, inputs: list[Path], out: Path, progress: bo
     :data:`HEATMAP_MAX_SIDE` for its heatmap.
     """
     files = collect_inputs(inputs)
-    cfg = inf.config
     pix = inf.run.thresholds().get("pixel_normal", {}).get("value")
     heat_dir = out / "heatmaps"
     heat_dir.mkdir(parents=True, exist_ok=True)
@@ -142,8 +154,7 @@ def _predict_images(inf: Inferencer, inputs: list[Path], out: Path, progress: bo
 
     for path in tqdm(files, desc="predict", disable=not progress, unit="img"):
         try:
-            dec = decode_for_model(path, cfg.image_size, cfg.channels, max_pixels,
-                                   view_side=HEATMAP_MAX_SIDE)
+            dec = inf.decode(path, max_pixels, view_side=HEATMAP_MAX_SIDE)
         except LimitError as exc:
             refused += 1
             refuse(str(exc))

@@ -25,13 +25,15 @@ SSIM_K2 = 0.03
 
 
 def gaussian_window(window_size: int = 11, sigma: float = 1.5,
-                    dtype: torch.dtype = torch.float32) -> Tensor:
-    """Normalised 1D Gaussian taps ``(window_size,)`` centred on the middle tap."""
+                    dtype: torch.dtype = torch.float32,
+                    device: torch.device | None = None) -> Tensor:
+    """Normalised 1D Gaussian taps ``(window_size,)`` centred on the middle tap, computed on
+    ``device`` (no host-to-device copy in a training step)."""
     if window_size < 1 or window_size % 2 == 0:
         raise ValueError(f"window_size must be a positive odd integer, got {window_size}")
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
-    r = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2
+    r = torch.arange(window_size, dtype=torch.float64, device=device) - (window_size - 1) / 2
     w = torch.exp(-0.5 * (r / sigma) ** 2)
     return (w / w.sum()).to(dtype)
 
@@ -75,7 +77,7 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5,
     # Statistics in float32 at least: the variances are differences of close numbers.
     dtype = torch.promote_types(x.dtype, torch.float32)
     x, y = x.to(dtype), y.to(dtype)
-    taps = gaussian_window(window_size, sigma, dtype).to(x.device)
+    taps = gaussian_window(window_size, sigma, dtype, x.device)
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     # One filter pass over the five moment images, stacked along the channel axis. The images

@@ -217,9 +217,10 @@ def image_report_html(rep: ImageReport) -> str:
     total = ["all", m.get("num_anomalous"), *(fmt(m.get(k)) for k in keys)]
     thr = ("none stored" if rep.threshold is None
            else f"{rep.threshold:.6g} ({rep.threshold_source})")
-    metrics = (f"<p>{esc(m.get('num_images'))} test images, {esc(m.get('num_anomalous'))} "
-               f"anomalous. Each defect row compares that defect's images with all normal "
-               f"images. Image threshold: {esc(thr)}.</p>"
+    layout = f" ({esc(m['layout'])} layout)" if m.get("layout") else ""
+    metrics = (f"<p>{esc(m.get('num_images'))} test images{layout}, "
+               f"{esc(m.get('num_anomalous'))} anomalous. Each defect row compares that "
+               f"defect's images with all normal images. Image threshold: {esc(thr)}.</p>"
                + table(head, rows, total) + notes_html(m.get("notes", [])))
     figs = []
     if rep.roc_image:

@@ -41,7 +41,7 @@ from mmae.serve.admission import DEFAULT_MAX_QUEUE, Admission, Busy, default_dec
 from mmae.serve.batcher import Batcher
 from mmae.serve.uploads import (
     UploadError,
-    decode_image_upload,
+    decode_upload_for,
     drain,
     read_upload,
     score_video_upload,
@@ -86,7 +86,6 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
     batcher = Batcher(inferencer.predict_images, executor, max_batch, max_wait_ms / 1000)
     admission = Admission(decode_workers or default_decode_workers(), max_queue)
     threshold = inferencer.threshold
-    cfg = inferencer.config
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,8 +122,8 @@ def create_app(inferencer: Inferencer, max_bytes: int = DEFAULT_MAX_BYTES, max_b
 
     async def predict_image(request: Request, heatmap: bool) -> dict[str, Any]:
         name, upload = await read_upload(request, max_bytes, "image")
-        dec = await admission.run(decode_image_upload, upload, name, cfg.image_size,
-                                  cfg.channels, max_pixels, HEATMAP_MAX_SIDE if heatmap else None)
+        dec = await admission.run(decode_upload_for, inferencer, upload, name, max_pixels,
+                                  HEATMAP_MAX_SIDE if heatmap else None)
         score, m = await batcher.submit(dec.image)
         out: dict[str, Any] = {"score": score, "threshold": threshold,
                                "anomalous": None if threshold is None else score >= threshold}

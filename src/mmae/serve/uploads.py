@@ -18,7 +18,7 @@ from pathlib import Path
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from mmae.data.image_decode import DecodedImage, decode_for_model
+from mmae.data.image_decode import DecodedImage
 from mmae.errors import DataError, LimitError
 from mmae.inference.inferencer import Inferencer
 from mmae.inference.video_predict import VideoSource
@@ -91,11 +91,12 @@ def as_file(upload: UploadFile, name: str) -> Iterator[Path]:
             raise UploadError(400, str(exc).replace(tmp, name)) from None
 
 
-def decode_image_upload(upload: UploadFile, name: str, size: int, channels: int,
-                        max_pixels: int | None, view_side: int | None) -> DecodedImage:
-    """Decode as ``mmae predict`` does: straight to the model's size, header checked first."""
+def decode_upload_for(inferencer: Inferencer, upload: UploadFile, name: str,
+                      max_pixels: int | None, view_side: int | None) -> DecodedImage:
+    """Decode as ``mmae predict`` does for this run: at the model's size, or at full
+    resolution for a tiled run (:meth:`Inferencer.decode`), header checked first."""
     with as_file(upload, name) as path:
-        return decode_for_model(path, size, channels, max_pixels, view_side)
+        return inferencer.decode(path, max_pixels, view_side)
 
 
 def score_video_upload(inferencer: Inferencer, upload: UploadFile, name: str,

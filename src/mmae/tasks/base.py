@@ -127,9 +127,15 @@ class Task(ABC):
         """Input channels the dataset yields."""
 
     def split(self, dataset: Any) -> tuple[Any, Any | None]:
-        """``(training part, validation part or None)`` of the training data (:func:`holdout`
-        over the dataset's items: images, or whole videos)."""
-        val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed, self.holdout_minimum)
+        """``(training part, validation part or None)`` of the training data: the dataset's own
+        validation split when it has one (``validation_indices``: MVTec AD 2's
+        ``validation/good``), else :func:`holdout` over its items (images, or whole videos)."""
+        fixed = getattr(dataset, "validation_indices", None)
+        if fixed:
+            val = np.asarray(sorted(fixed), dtype=np.int64)
+        else:
+            val = holdout(len(dataset), self.cfg.val_fraction, self.cfg.seed,
+                          self.holdout_minimum)
         if val.size == 0:
             return dataset, None
         keep = np.setdiff1d(np.arange(len(dataset)), val)

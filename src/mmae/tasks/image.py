@@ -112,7 +112,8 @@ class ImageTask(Task):
         eval_maps = None if masks is None else [
             M.resize_map_to_mask(maps[i], masks[i].shape) for i in range(n)]
         result: dict[str, Any] = {"model": cfg.model, "run": str(run.path), "data": str(data),
-                                  "num_images": n, "num_anomalous": int(labels.sum())}
+                                  "layout": ds.layout, "num_images": n,
+                                  "num_anomalous": int(labels.sum())}
         overall, pro = _metrics(labels, scores, masks, eval_maps, cfg.fpr_limit)
         result.update(overall)
         if masks is None:

@@ -35,11 +35,13 @@ def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return {g: ps for g, ps in groups.items() if ps}
 
 
-def group_grad_norms(groups: dict[str, list[nn.Parameter]]) -> Tensor:
+def group_grad_norms(groups: dict[str, list[nn.Parameter]],
+                     index_cache: dict[tuple[int, ...], Tensor] | None = None) -> Tensor:
     """l2 norm of the gradients of each group, a ``(len(groups),)`` float32 tensor on the device.
 
     One fused norm over all gradients, then per-group sums of squares; parameters without a
-    gradient count as zero.
+    gradient count as zero. ``index_cache`` keeps the group index tensors on the device, so a
+    training step copies nothing from the host.
     """
     grads, index = [], []
     for g, params in enumerate(groups.values()):
@@ -51,7 +53,13 @@ def group_grad_norms(groups: dict[str, list[nn.Parameter]]) -> Tensor:
     sq = torch.zeros(len(groups), device=device)
     if grads:
         norms = torch.stack(torch._foreach_norm(grads)).float()
-        sq.index_add_(0, torch.tensor(index, device=device), norms * norms)
+        key = tuple(index)
+        where = index_cache.get(key) if index_cache is not None else None
+        if where is None:
+            where = torch.tensor(index, device=device)
+            if index_cache is not None:
+                index_cache[key] = where
+        sq.index_add_(0, where, norms * norms)
     return sq.sqrt()
 
 
@@ -66,10 +74,11 @@ class GradNorms:
         self.groups = parameter_groups(model)
         self._sum: Tensor | None = None
         self._steps = 0
+        self._index: dict[tuple[int, ...], Tensor] = {}
 
     def update(self) -> None:
         """Add the current gradients' group norms (call after ``backward``)."""
-        norms = group_grad_norms(self.groups)
+        norms = group_grad_norms(self.groups, self._index)
         self._sum = norms if self._sum is None else self._sum + norms
         self._steps += 1
 

@@ -43,6 +43,9 @@ class EpochStats:
         self._keys: list[str] = []
         self._loss: Tensor | None = None
         self._extras: dict[str, Tensor] = {}
+        self._event: Any = None  # a CUDA event after the copy that peek() reads
+        self._peeked: tuple[Tensor, int] | None = None
+        self._last_peek: tuple[float, bool] | None = None
 
     def add(self, losses: dict[str, Tensor], out: ModelOutput, n: int) -> None:
         """Add one batch of ``n`` samples (call after the forward pass)."""
@@ -60,6 +63,24 @@ class EpochStats:
     def finite(self) -> bool:
         """Whether every loss so far was finite (reads one device value)."""
         return self._loss is None or bool(torch.isfinite(self._loss).all())
+
+    def peek(self) -> tuple[float, bool] | None:
+        """``(mean loss, all finite)`` so far without waiting for an accelerator: on CUDA the
+        values of the previous call, copied meanwhile (None until one has arrived)."""
+        if self._loss is None:
+            return None
+        if self._loss.device.type != "cuda":
+            return self.mean_loss(), self.finite()
+        if self._event is not None and self._event.query():
+            total, seen = self._peeked
+            self._last_peek = float(total[0]) / max(seen, 1), bool(torch.isfinite(total).all())
+            self._event = None
+        if self._event is None:
+            self._peeked = (torch.empty(self._loss.shape, pin_memory=True), self.seen)
+            self._peeked[0].copy_(self._loss, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        return self._last_peek
 
     def mean_loss(self) -> float:
         """Mean total loss so far (reads one device value)."""

@@ -21,10 +21,13 @@ Categories (:data:`SYNTH_IMAGE_CATEGORIES`, the first is the demo default):
   stones) (:mod:`mmae.data.synth.image_textures`) and ``pcb`` (a fine-structured object: a chip
   with thin legs on a board, :mod:`mmae.data.synth.image_pcb`), RGB: hard, with pose, phase and
   lighting variation and small defects.
+* ``sheet`` (:mod:`mmae.data.synth.image_sheet`), RGB: brushed metal whose defects keep a size
+  of a few pixels whatever the image size: a category for large images and tiles.
 * ``grass`` (a stochastic surface of thin overlapping blades, :mod:`mmae.data.synth.image_grass`),
   RGB: hard.
 
-:data:`HARD_CATEGORIES` names the hard ones (everything after the four easy categories).
+:data:`HARD_CATEGORIES` names the hard ones (everything after the four easy categories but
+``sheet``, which is made for large images).
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ from PIL import Image
 from mmae.data.synth.image_grass import GRASS_DEFECTS, GRASS_RENDER
 from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER
 from mmae.data.synth.image_pcb import PCB_DEFECTS, PCB_RENDER
+from mmae.data.synth.image_sheet import SHEET_DEFECTS, SHEET_MIN_AREA, SHEET_RENDER
 from mmae.data.synth.image_textures import TEXTURE_DEFECTS, TEXTURE_RENDER
 from mmae.errors import ConfigError, RunFolderError
 
 # New categories go at the end: a category's position seeds its images.
 SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS,
-                                           *TEXTURE_DEFECTS, *PCB_DEFECTS, *GRASS_DEFECTS)
-HARD_CATEGORIES: tuple[str, ...] = SYNTH_IMAGE_CATEGORIES[4:]
+                                           *TEXTURE_DEFECTS, *PCB_DEFECTS, *SHEET_DEFECTS,
+                                           *GRASS_DEFECTS)
+HARD_CATEGORIES: tuple[str, ...] = tuple(c for c in SYNTH_IMAGE_CATEGORIES[4:]
+                                         if c not in SHEET_DEFECTS)
 SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     "disc": ("scratch", "stain", "missing_part"),
     "fabric": ("hole", "stain", "cut"),
@@ -56,6 +62,7 @@ SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     **HARD_DEFECTS,
     **TEXTURE_DEFECTS,
     **PCB_DEFECTS,
+    **SHEET_DEFECTS,
     **GRASS_DEFECTS,
 }
 DEFAULT_IMAGE_SIZE = 128
@@ -266,7 +273,7 @@ def _nut(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 _RENDER: dict[str, Callable[[Rng, int, str | None], tuple[np.ndarray, np.ndarray]]] = {
     "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut, **HARD_RENDER,
-    **TEXTURE_RENDER, **PCB_RENDER, **GRASS_RENDER,
+    **TEXTURE_RENDER, **PCB_RENDER, **SHEET_RENDER, **GRASS_RENDER,
 }
 
 
@@ -292,7 +299,7 @@ def render_synthetic_image(category: str, seed: int, index: int, defect: str | N
     if defect not in kinds:
         raise ConfigError(f"unknown defect {defect!r} for synthetic category {category!r}")
     cat_id = SYNTH_IMAGE_CATEGORIES.index(category)
-    min_area = 24 * (image_size / 128) ** 2
+    min_area = SHEET_MIN_AREA if category == "sheet" else 24 * (image_size / 128) ** 2
     for attempt in range(100):  # redraw the rare defect that ends up too small
         key = [int(seed) & 0xFFFFFFFF, cat_id, kinds.index(defect), index, attempt]
         img, mask = _RENDER[category](np.random.default_rng(key), image_size, defect)
