@@ -6,7 +6,9 @@ settings and epochs) in each mode:
 
 * ``resize``: every image resized to the model's side (``image_size``), as without tiles;
 * ``tiles``: ``tile_size`` x ``tile_size`` tiles at the image's own resolution, overlapping by
-  ``tile_overlap``, each resized to ``image_size``; maps stitched back to full resolution.
+  ``tile_overlap``, each resized to ``image_size``; maps stitched back to full resolution;
+* ``full`` (with ``--full``): the whole image at its own resolution (``image_size`` = ``--side``),
+  no resize and no tiles: what tiles save where the whole image still fits.
 
 It reports AU-PRO (FPR limit 0.3), image and pixel AUROC from ``mmae test``, and the seconds of
 training (including the threshold calibration) and of testing, measured in this process, one
@@ -50,8 +52,8 @@ def run_mode(mode: str, data: Path, work: Path, p: dict[str, Any], seed: int) ->
     from mmae.tasks.evaluate import run_test
     from mmae.training.train import train
 
-    sets = [f"image_size={p['image_size']}", f"epochs={p['epochs']}", f"seed={seed}",
-            *p["extra"]]
+    side = p["side"] if mode == "full" else p["image_size"]
+    sets = [f"image_size={side}", f"epochs={p['epochs']}", f"seed={seed}", *p["extra"]]
     if mode == "tiles":
         sets += [f"tile_size={p['tile_size']}", f"tile_overlap={p['tile_overlap']}"]
     cfg = resolve_config("mmae", "cpu", parse_set(sets), data=str(data))
@@ -68,8 +70,9 @@ def run_mode(mode: str, data: Path, work: Path, p: dict[str, Any], seed: int) ->
             "train_s": t1 - t0, "test_s": t2 - t1}
 
 
-def bench(p: dict[str, Any], seed: int = 0, work: Path | None = None) -> list[dict[str, Any]]:
-    """Both modes on one synthetic ``sheet`` category; one result dict per mode."""
+def bench(p: dict[str, Any], seed: int = 0, work: Path | None = None,
+          modes: tuple[str, ...] = ("resize", "tiles")) -> list[dict[str, Any]]:
+    """The modes on one synthetic ``sheet`` category; one result dict per mode."""
     from mmae.data.synth.image import generate_synthetic_images
 
     with tempfile.TemporaryDirectory(prefix="mmae-bench-tiles-") as tmp:
@@ -79,7 +82,7 @@ def bench(p: dict[str, Any], seed: int = 0, work: Path | None = None) -> list[di
                                            n_test=p["n_test"])
         runs = root / "runs"
         runs.mkdir()
-        return [run_mode(m, cat, runs, p, seed) for m in ("resize", "tiles")]
+        return [run_mode(m, cat, runs, p, seed) for m in modes]
 
 
 def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, threads: int,
@@ -95,14 +98,19 @@ def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, thre
         f"| {r['mode']} | `{' '.join(r['settings'][:1] + r['settings'][3:])}` | "
         f"{r['au_pro']:.3f} | {r['image_auroc']:.3f} | {r['pixel_auroc']:.3f} | "
         f"{r['train_s']:.0f} | {r['test_s']:.1f} |\n" for r in results)
-    res, til = results
+    res, til = results[:2]
+    full = results[2:]
+    extra = "" if not full else (
+        f" The whole image at its own {p['side']} px (no tiles, `image_size={p['side']}`): "
+        f"AU-PRO {full[0]['au_pro']:.3f}, image AUROC {full[0]['image_auroc']:.3f}, at "
+        f"{full[0]['train_s'] / til['train_s']:.1f}x the training time of tiles.")
     return (
         f"{SECTION}\n\n"
         f"Small defects on large images: the synthetic `sheet` category (brushed metal; faint "
         f"scratches, cracks and specks 1 to 2.5 px wide whatever the image size) at {p['side']} x "
         f"{p['side']} px, {p['n_train']} training and {p['n_test']} test images. The `mmae` "
         f"model (preset `cpu`, {p['epochs']} epochs, `image_size={p['image_size']}`) is trained "
-        f"and tested once on the whole image resized to {p['image_size']} px, and once on "
+        f"and tested on the whole image resized to {p['image_size']} px, and on "
         f"{p['tile_size']} px tiles at full resolution overlapping by {p['tile_overlap']} px "
         f"(`--set tile_size={p['tile_size']} --set tile_overlap={p['tile_overlap']}`), maps "
         f"stitched back to {p['side']} px ({per_image} tiles per image, so an epoch of tiles is "
@@ -117,7 +125,7 @@ def section(results: list[dict[str, Any]], p: dict[str, Any], command: str, thre
         f"**Tiles: AU-PRO {til['au_pro']:.3f} against {res['au_pro']:.3f} for the resized "
         f"image, image AUROC {til['image_auroc']:.3f} against {res['image_auroc']:.3f}; at "
         f"{til['train_s'] / res['train_s']:.1f}x the training time and "
-        f"{til['test_s'] / res['test_s']:.1f}x the test time** (one run, seed 0).\n"
+        f"{til['test_s'] / res['test_s']:.1f}x the test time** (one run, seed 0).{extra}\n"
     )
 
 
@@ -127,6 +135,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--full", action="store_true",
+                    help="also the whole image at its own resolution (image_size = side)")
     ap.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = ap.parse_args()
     import torch
@@ -136,7 +146,7 @@ def main() -> None:
     if args.epochs:
         p["epochs"] = args.epochs
     load = os.getloadavg()[0]
-    results = bench(p, args.seed)
+    results = bench(p, args.seed, modes=("resize", "tiles", *(["full"] if args.full else [])))
     for r in results:
         print(f"{r['mode']:<7} AU-PRO {r['au_pro']:.3f}  image AUROC {r['image_auroc']:.3f}  "
               f"pixel AUROC {r['pixel_auroc']:.3f}  train {r['train_s']:.1f} s  "

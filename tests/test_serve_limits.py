@@ -122,13 +122,13 @@ class _Server:
 
 def test_beyond_the_queue_503_with_retry_after_and_health_answers(inferencer, monkeypatch):
     release = threading.Event()
-    decode = app_module.decode_image_upload
+    decode = app_module.decode_upload_for
 
     def slow_decode(*args, **kwargs):
         assert release.wait(30), "the test never released the decoder"
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(app_module, "decode_image_upload", slow_decode)
+    monkeypatch.setattr(app_module, "decode_upload_for", slow_decode)
     app = create_app(inferencer, decode_workers=1, max_queue=1)
     image = _png((32, 32))
 

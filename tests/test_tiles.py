@@ -85,6 +85,29 @@ def test_tile_settings_are_checked():
         get_task(video)
 
 
+def test_tiled_data_keeps_the_layout_and_its_own_validation_split(tmp_path):
+    from conftest import write_tiny_ad2
+
+    from mmae.data.image_io import read_image
+
+    cat = write_tiny_ad2(tmp_path, n_train=5, n_val=3, size=40)
+    cfg = resolve_config("mmae", "cpu", parse_set(["tile_size=24", "tile_overlap=8",
+                                                   "image_size=16"]), data=str(cat))
+    task = get_task(cfg)
+    data = task.open("train", progress=False)
+    assert data.layout == "mvtec_ad2" and len(data) == 8
+    train, val = task.split(data)
+    assert sorted(r.path.parent.parent.name for r in val.records) == ["validation"] * 3
+    assert {r.path.parent.parent.name for r in train.records} == {"train"}
+    img = val.image(0)
+    assert img.shape[:2] == (40, 40)  # full resolution, not image_size
+    np.testing.assert_array_equal(img, read_image(val.records[0].path, data.channels))
+    tiles = task.training_set(train)
+    assert len(tiles) == 5 * 4 and tuple(tiles.images.shape[1:]) == (data.channels, 16, 16)
+    test = task.open("test", progress=False)
+    assert test.layout == "mvtec_ad2" and test.load_mask(len(test) - 1).shape == (40, 40)
+
+
 def test_full_images_keep_the_base_layout_and_its_validation_split():
     from mmae.data.image_tiles import FullImages
 

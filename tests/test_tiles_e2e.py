@@ -179,12 +179,14 @@ def test_benchmark_quick_mode_compares_both_modes():
         "bench_tiles", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tiles.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    results = bench.bench(bench.QUICK)
-    assert [r["mode"] for r in results] == ["resize", "tiles"]
+    results = bench.bench(bench.QUICK, modes=("resize", "tiles", "full"))
+    assert [r["mode"] for r in results] == ["resize", "tiles", "full"]
     assert any("tile_size=48" in s for s in results[1]["settings"])
+    assert "image_size=96" in results[2]["settings"]
     for r in results:
         for key in ("au_pro", "image_auroc", "pixel_auroc"):
             assert 0.0 <= r[key] <= 1.0, r
         assert r["train_s"] > 0 and r["test_s"] > 0
     text = bench.section(results, bench.QUICK, "bench_tiles.py --quick", 1, 0.0)
-    assert text.startswith(bench.SECTION) and "| tiles |" in text
+    assert text.startswith(bench.SECTION) and "| tiles |" in text and "| full |" in text
+    assert "whole image at its own 96 px" in text

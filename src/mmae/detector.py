@@ -37,8 +37,8 @@ from mmae.data.image_io import (
     resize_image,
     to_channels,
 )
-from mmae.data.image_layout import predict_folders
 from mmae.data.image_tiles import FullImages
+from mmae.data.layouts import predict_folders
 from mmae.errors import ConfigError, DataError
 from mmae.inference.inferencer import Inferencer, as_uint8_image
 from mmae.runs.checkpoint import output_folder

@@ -18,7 +18,7 @@ from pathlib import Path
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from mmae.data.image_decode import DecodedImage, decode_for_model
+from mmae.data.image_decode import DecodedImage
 from mmae.errors import DataError, LimitError
 from mmae.inference.inferencer import Inferencer
 from mmae.inference.video_predict import VideoSource
@@ -89,13 +89,6 @@ def as_file(upload: UploadFile, name: str) -> Iterator[Path]:
             raise UploadError(413, str(exc).replace(tmp, name)) from None
         except DataError as exc:
             raise UploadError(400, str(exc).replace(tmp, name)) from None
-
-
-def decode_image_upload(upload: UploadFile, name: str, size: int, channels: int,
-                        max_pixels: int | None, view_side: int | None) -> DecodedImage:
-    """Decode as ``mmae predict`` does: straight to the model's size, header checked first."""
-    with as_file(upload, name) as path:
-        return decode_for_model(path, size, channels, max_pixels, view_side)
 
 
 def decode_upload_for(inferencer: Inferencer, upload: UploadFile, name: str,
