@@ -127,3 +127,37 @@ def test_model_contract(model, cli, tmp_path, tiny_mvtec, tiny_video, monkeypatc
     code, _, err = cli("export", "--run", run, "--out", tmp_path / "m.onnx", "--quiet")
     assert code == 0, err
     (_check_video if video else _check_image)(cli, tmp_path, run, data)
+
+
+# fitted post-processing: every term, both standardisations, video clip reduction
+FITTED = [
+    ("mmae", {"map_terms": "model+feature+gaussian+knn", "standardize": "position",
+              "feature_fit": "position", "knn_bank": 64}),
+    ("ae", {"map_terms": "ssim+gradient+gaussian", "standardize": "pooled"}),
+    ("patch_pca", {"map_terms": "model+gradient", "standardize": "position"}),
+    ("mmae3d", {"standardize": "position", "clip_reduce": "topk_mean"}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "settings"), FITTED, ids=[m for m, _ in FITTED])
+def test_fitted_postprocess_contract(model, settings, cli, tmp_path, tiny_mvtec, tiny_video,
+                                     monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    video = get_spec(model).kind == "video"
+    data = tiny_video if video else tiny_mvtec
+    run = tmp_path / "run"
+    extra = [a for k, v in settings.items() for a in ("--set", f"{k}={v}")]
+    code, _, err = cli("train", "--data", data, "--model", model, "--out", run, "--quiet",
+                       *_sets(model), *extra)
+    assert code == 0, err
+    assert (run / "postprocess.pt").is_file()
+    code, _, err = cli("test", "--run", run, "--quiet")
+    assert code == 0, err
+    code, _, err = cli("export", "--run", run, "--out", tmp_path / "m.onnx", "--quiet")
+    assert code == 0, err
+    (_check_video if video else _check_image)(cli, tmp_path, run, data)
+    _, meta = _onnx(tmp_path / "m.onnx")
+    assert meta["standardize"] == settings["standardize"] and meta["postprocess_fit"] == "train"
+    if not video:
+        assert meta["value_range"].startswith("[0, 1]") and "INTER_AREA" in meta["resize"]

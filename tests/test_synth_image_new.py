@@ -1,4 +1,5 @@
-"""The tiles, gravel and pcb synthetic categories: old categories untouched, layout, defects."""
+"""The tiles, gravel, pcb and grass synthetic categories: old categories untouched, layout,
+defects."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from mmae.data.synth.image import (
     parse_synth_categories,
     render_synthetic_image,
 )
+from mmae.data.synth.image_grass import GRASS_RENDER
 from mmae.data.synth.image_pcb import PCB_RENDER
 from mmae.data.synth.image_textures import TEXTURE_RENDER
 from mmae.errors import ConfigError
 
-NEW = ("tiles", "gravel", "pcb")
-RENDER = {**TEXTURE_RENDER, **PCB_RENDER}
+NEW = ("tiles", "gravel", "pcb", "grass")
+RENDER = {**TEXTURE_RENDER, **PCB_RENDER, **GRASS_RENDER}
 SMALL = {"image_size": 48, "n_train": 4, "n_test": 8}
 # sha256 (first 16 hex digits) of the pixels and masks of every old category, seed 7, 48 px,
 # images 0 and 1 of every kind, recorded from the generator before tiles, gravel and pcb existed
@@ -50,7 +52,7 @@ def test_old_categories_unchanged(category: str) -> None:
 def test_names_groups_and_parsing() -> None:
     assert SYNTH_IMAGE_CATEGORIES[:6] == ("disc", "fabric", "grid", "nut", "carpet", "screw")
     assert HARD_CATEGORIES == ("carpet", "screw", *NEW)
-    assert [category_group(c) for c in NEW] == ["textures", "textures", "objects"]
+    assert [category_group(c) for c in NEW] == ["textures", "textures", "objects", "textures"]
     assert parse_synth_categories(None) == len(SYNTH_IMAGE_CATEGORIES)
     assert parse_synth_categories("3") == 3
     assert parse_synth_categories("tiles, PCB,tiles") == ["tiles", "pcb"]
@@ -65,7 +67,7 @@ def test_new_categories_deterministic_and_load(tmp_path: Path) -> None:
     generate_synthetic_images(tmp_path / "b", seed=2, categories=list(NEW), **SMALL)
     fa = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*.png")}
     fb = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*.png")}
-    assert fa == fb and len(fa) == 3 * (4 + 8 + 4)
+    assert fa == fb and len(fa) == len(NEW) * (4 + 8 + 4)
     for cat in a:
         test = open_image_dataset(cat, "test", 32, progress=False)
         assert test.channels == 3 and len(test) == 8 and int(test.labels.sum()) == 4

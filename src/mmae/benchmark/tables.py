@@ -20,7 +20,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-TEXTURES = frozenset({"carpet", "grid", "leather", "tile", "wood", "fabric", "tiles", "gravel"})
+TEXTURES = frozenset({"carpet", "grid", "leather", "tile", "wood", "fabric", "tiles", "gravel",
+                      "grass"})
 IMAGE_TABLES = (("au_pro", "Table 1: AU-PRO@0.3"),
                 ("image_auroc", "Table 1b: image AUROC"),
                 ("pixel_auroc", "Table 1c: pixel AUROC"))

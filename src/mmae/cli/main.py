@@ -121,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--categories", "--only", default=None, metavar="N|NAME,NAME|hard",
                    help="image only: the first N categories, or categories by name (disc, fabric, "
-                        "grid, nut are easy; carpet, screw, tiles, gravel, pcb are hard; sheet has "
-                        "defects of a few pixels, for large images and tiles), or `hard` for all "
-                        "the hard ones (default: all)")
+                        "grid, nut are easy; carpet, screw, tiles, gravel, pcb, grass are hard; "
+                        "sheet has defects of a few pixels, for large images and tiles), or "
+                        "`hard` for all the hard ones (default: all)")
     p.add_argument("--image-size", type=int, default=None, metavar="PX",
                    help="image only: side of the images in pixels (default 128)")
     p.add_argument("--motion", action="store_true",

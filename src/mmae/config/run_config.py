@@ -66,6 +66,11 @@ class RunConfig:
     clip_error: str = "squared"  # video: squared (mean squared error) | l2norm (MemAE)
     fpr_limit: float = 0.3
     eval_batch_size: int = 32
+    map_terms: str = "model"  # "+"-joined anomaly-map terms (mmae.scoring.terms)
+    standardize: str = "none"  # none | pooled | position: each term by normal statistics
+    feature_fit: str = "pooled"  # the gaussian term: one Gaussian (pooled) or one per position
+    knn_bank: int = 4096  # rows of the knn term's memory bank of normal features
+    clip_reduce: str = "mean"  # video: mean (MemAE's clip error) | max | topk_mean
     # model keyword arguments (after preset and --set)
     model_args: dict[str, Any] = field(default_factory=dict)
 

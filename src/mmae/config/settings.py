@@ -15,7 +15,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
               "device", "amp", "save_every", "save_every_s", "compile", "channels_last",
               "logger"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
-             "frame_rule", "clip_error", "fpr_limit", "eval_batch_size"),
+             "frame_rule", "clip_error", "fpr_limit", "eval_batch_size", "map_terms",
+             "standardize", "feature_fit", "knn_bank", "clip_reduce"),
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -28,11 +29,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "compile": ("off", "on", "default", "reduce-overhead", "max-autotune",
                 "max-autotune-no-cudagraphs"),
     "channels_last": ("off", "on"),
+    "standardize": ("none", "pooled", "position"),
+    "feature_fit": ("pooled", "position"),
+    "clip_reduce": ("mean", "max", "topk_mean"),
 }
+# The anomaly-map terms of ``map_terms`` (joined with "+"), see mmae.scoring.terms.
+MAP_TERMS: tuple[str, ...] = ("model", "ssim", "gradient", "feature", "gaussian", "knn")
 # Settings that take off / on (YAML reads a bare ``on`` / ``off`` / ``true`` as a boolean).
 _ON_OFF = ("compile", "channels_last")
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
-             "test_clip_stride", "eval_batch_size")
+             "test_clip_stride", "eval_batch_size", "knn_bank")
 _NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip", "tile_size",
                  "tile_overlap", "save_every", "save_every_s")
 _INTEGER = ("save_every",)
@@ -89,6 +95,11 @@ def coerce(key: str, value: Any, template: Any) -> Any:
         raise ConfigError(f"setting {key}={value!r}: must be in (0, 1]")
     if key == "val_fraction" and not 0 <= value < 1:
         raise ConfigError(f"setting {key}={value!r}: must be in [0, 1)")
+    if key == "map_terms":
+        names = [n.strip() for n in str(value).split("+")]
+        if not all(names) or any(n not in MAP_TERMS for n in names):
+            raise ConfigError(f"setting map_terms={value!r}: join one or more of "
+                              f"{', '.join(MAP_TERMS)} with '+'")
     if key == "channels" and value not in (None, 1, 3):
         raise ConfigError(f"setting channels={value!r}: must be 1 or 3")
     return value

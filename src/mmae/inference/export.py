@@ -7,8 +7,12 @@ image maps, or per-pixel clip errors) and ``pred_score`` (the image score or cli
 model's metadata_props carry ``threshold`` (the run's default threshold), ``threshold_rule``,
 ``model``, ``kind``, ``image_size``, ``channels``, ``tile_size`` and ``tile_overlap`` (0: the
 whole image is resized); a tiled run's graph scores one tile and ``tiling`` says how to cut an
-image and stitch the tile maps (:mod:`mmae.scoring.tiled`). Needs the ``onnx`` extra
-(``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to check the export).
+image and stitch the tile maps (:mod:`mmae.scoring.tiled`). They also carry the post-processing
+settings and the input contract: ``input_layout``, ``value_range``, ``color`` and ``resize``
+(how to bring an image to the model's size as the data pipeline does: area interpolation when
+shrinking). Fitted post-processing statistics (``postprocess.pt``) are constants of the graph.
+Needs the ``onnx`` extra (``pip install 'mmae[onnx]'``): onnx, onnxscript and onnxruntime (to
+check the export).
 """
 
 from __future__ import annotations
@@ -47,8 +51,7 @@ class Exportable(torch.nn.Module):
         self.post = post
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.model(x)
-        maps, scores = self.post(out.anomaly_map)
+        out, maps, scores = self.post.run(self.model, x)
         return out.recon, maps, scores
 
 
@@ -61,12 +64,33 @@ def _require(*modules: str) -> None:
 def metadata(inf: Inferencer) -> dict[str, str]:
     """The ``metadata_props`` of the exported model (strings)."""
     c = inf.config
-    return {"threshold": "" if inf.threshold is None else repr(float(inf.threshold)),
+    meta = {"threshold": "" if inf.threshold is None else repr(float(inf.threshold)),
             "threshold_rule": inf.threshold_source, "model": c.model, "kind": inf.kind,
             "image_size": str(c.image_size), "channels": str(c.channels),
             "smoothing_sigma": str(c.smoothing_sigma), "score_reduce": c.score_reduce,
             "tile_size": str(c.tile_size), "tile_overlap": str(c.tile_overlap),
-            **({"tiling": TILING} if inf.tiles is not None else {})}
+            **({"tiling": TILING} if inf.tiles is not None else {}),
+            "map_terms": c.map_terms, "standardize": c.standardize}
+    if inf.kind == "video":
+        meta.update({"clip_length": str(c.clip_length), "clip_reduce": c.clip_reduce,
+                     "input_layout": f"clip (B, 1, {c.clip_length}, {c.image_size}, "
+                                     f"{c.image_size}) float32, frames in time order",
+                     "value_range": "[-1, 1] (grey level / 127.5 - 1)",
+                     "color": "grayscale (OpenCV's RGB-to-gray weights)"})
+    else:
+        meta.update({"input_layout": f"image (B, {c.channels}, {c.image_size}, "
+                                     f"{c.image_size}) float32, channels first",
+                     "value_range": "[0, 1] (uint8 / 255)",
+                     "color": "grayscale" if c.channels == 1 else "RGB"})
+    meta["resize"] = (f"to {c.image_size} x {c.image_size} (no cropping, aspect ratio not kept): "
+                      f"area interpolation when shrinking (cv2.INTER_AREA), bilinear when "
+                      f"enlarging (cv2.INTER_LINEAR)")
+    if inf.tiles is not None:
+        meta["resize"] = ("none: the image keeps its resolution and is cut into tiles of "
+                          "tile_size x tile_size (tiling)")
+    if inf.task.post_record is not None:
+        meta["postprocess_fit"] = str(inf.task.post_record.get("fit_split"))
+    return meta
 
 
 def export_onnx(run: Path, out: Path, opset: int = 18, check: bool = True,

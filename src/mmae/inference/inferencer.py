@@ -105,7 +105,7 @@ class Inferencer:
         cfg = run.config()
         model, dev = run.load_model(device, cfg)
         value, source = run.threshold(threshold_rule, threshold)
-        return cls(run, cfg, get_task(cfg), model, dev, value, source)
+        return cls(run, cfg, get_task(cfg).attach(run), model, dev, value, source)
 
     @property
     def kind(self) -> str:
@@ -151,7 +151,7 @@ class Inferencer:
         with torch.no_grad(), evaluation_precision():  # IEEE float32: scores equal the CPU's
             for i in range(0, len(images), batch_size):
                 x = self.image_batch(list(images[i : i + batch_size])).to(self.device)
-                m, s = self.post(self.model(x).anomaly_map)
+                _, m, s = self.post.run(self.model, x)
                 maps.append(m.cpu().numpy().astype(np.float32))
                 scores.append(s.double().cpu().numpy())
         sc = np.concatenate(scores)

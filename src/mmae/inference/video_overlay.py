@@ -63,7 +63,7 @@ class OverlayWriter:
         inf = self.inferencer
         x = clip_input([np.stack([g for _, g in self.window])], inf.device)
         with eval_mode(inf.model):
-            maps = inf.post(inf.model(x).anomaly_map)[0][0].cpu().numpy()
+            maps = inf.post.run(inf.model, x)[1][0].cpu().numpy()
         self.vmax = max(self.vmax, float(maps.max()))
         return list(maps)
 

@@ -153,6 +153,19 @@ class Encoder(nn.Sequential):
             layers += [nn.Flatten(1), nn.Linear(width_in * math.prod(plan.grid), latent_dim)]
         super().__init__(*layers)
         self.plan = plan
+        self.num_blocks = len(plan.strides)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Feature maps of ``x``: the outputs of the first two conv blocks (the first alone for a
+        one-block encoder), at strides 2 and 4: the fine-grained local structure.
+
+        The hook for feature-space scoring (:mod:`mmae.scoring.terms`); it only computes.
+        """
+        out = []
+        for block in list(self)[: min(2, self.num_blocks)]:
+            x = block(x)
+            out.append(x)
+        return out
 
 
 class Decoder(nn.Module):

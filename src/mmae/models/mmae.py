@@ -231,6 +231,10 @@ class MMAE(nn.Module):
         reads = [memory(q) for memory, q in zip(self.memories, queries, strict=True)]
         return [r.output for r in reads], [r.attention for r in reads]
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Encoder feature maps of ``x`` at the full-resolution scale (``Encoder.features``)."""
+        return self.encoders[0].features(resize(x, self.scale_sizes[0]))
+
     def forward(self, x: Tensor) -> ModelOutput:
         """Reconstruct ``x``; in eval mode also the anomaly map and score (model contract)."""
         if tuple(x.shape[1:]) != self.input_shape:

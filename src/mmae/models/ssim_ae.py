@@ -76,6 +76,10 @@ class SSIMAE(nn.Module):
         self.encoder = Encoder(in_channels, plan, norm, latent_dim)
         self.decoder = Decoder(in_channels, plan, "shuffle", norm, latent_dim, output_activation)
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Encoder feature maps of ``x`` (``Encoder.features``)."""
+        return self.encoder.features(x)
+
     def forward(self, x: Tensor) -> ModelOutput:
         """Reconstruct ``x``; in eval mode also the ``1 - SSIM`` map and its maximum."""
         recon = self.decoder(self.encoder(x))

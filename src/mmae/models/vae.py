@@ -80,6 +80,10 @@ class VAE(nn.Module):
         self.encoder = Encoder(in_channels, plan, norm, 2 * latent_dim)
         self.decoder = Decoder(in_channels, plan, "shuffle", norm, latent_dim, output_activation)
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """Encoder feature maps of ``x`` (``Encoder.features``)."""
+        return self.encoder.features(x)
+
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(mu, logvar)`` of ``q(z | x)``, each ``(B, latent_dim)``."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)

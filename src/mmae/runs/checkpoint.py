@@ -26,6 +26,7 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 THRESHOLDS = "thresholds.json"
 LOG = "train_log.jsonl"
+POSTPROCESS = "postprocess.pt"
 __all__ = ["CHECKPOINT", "CONFIG", "LOG", "THRESHOLDS", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "load_checkpoint", "output_folder", "prepare_out_dir",
            "save_checkpoint"]

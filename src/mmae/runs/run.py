@@ -6,6 +6,7 @@ Layout::
     RUN/checkpoint.pt      model, optimizer, epoch and RNG state (atomic, weights-only load)
     RUN/train_log.jsonl    one JSON record per epoch
     RUN/thresholds.json    "default" names the threshold predict uses; "normal", "f1", ...
+    RUN/postprocess.pt     post-processing statistics fitted on normal images (when needed)
     RUN/.lock              the writer's lock (see :mod:`mmae.runs.lock`)
 
 Every file is written atomically; a process that writes into the folder holds :meth:`Run.lock`.
@@ -83,6 +84,24 @@ class Run:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Atomically write the checkpoint dict."""
         ck.save_checkpoint(self.checkpoint_path, state)
+
+    def postprocess_record(self) -> dict[str, Any] | None:
+        """``postprocess.pt`` (settings, fit split, fitted tensors), or None when absent."""
+        path = self.path / ck.POSTPROCESS
+        if not path.is_file():
+            return None
+        try:
+            rec = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, or unsafe content
+            first = (str(exc).strip().splitlines() or ["unreadable"])[0]
+            raise CheckpointError(f"{path} is unreadable ({first})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("state"), dict):
+            raise CheckpointError(f"{path} is not an mmae post-processing file")
+        return rec
+
+    def save_postprocess(self, record: dict[str, Any]) -> None:
+        """Atomically write ``postprocess.pt``."""
+        ck.save_checkpoint(self.path / ck.POSTPROCESS, record)
 
     def thresholds(self) -> dict[str, Any]:
         """``thresholds.json`` (empty if none)."""

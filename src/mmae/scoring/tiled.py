@@ -2,10 +2,10 @@
 
 For a run with ``tile_size`` set, an image at its own resolution is cut into overlapping tiles
 (:mod:`mmae.data.tiles`), each tile is resized to the model's side and scored by the model; its
-raw map is smoothed by the run's :class:`~mmae.scoring.postprocess.PostProcess` (at model
-resolution, as one tile is scored in the ONNX graph), resized back to the tile's side, and the
-tile maps are blended into one map at the image's resolution. The image score is the
-post-processing's reduction (``score_reduce``) of that stitched map.
+map is post-processed by the run's :class:`~mmae.scoring.postprocess.PostProcess` (map terms
+and smoothing at model resolution, as one tile is scored in the ONNX graph), resized back to
+the tile's side, and the tile maps are blended into one map at the image's resolution. The
+image score is the post-processing's reduction (``score_reduce``) of that stitched map.
 """
 
 from __future__ import annotations
@@ -68,15 +68,15 @@ class TiledScorer:
         with eval_mode(self.model), torch.no_grad():
             for i in range(0, len(tiles), self.batch_size):
                 x = torch.from_numpy(tiles[i : i + self.batch_size]).permute(0, 3, 1, 2)
-                res = self.model(x.float().div(255.0).to(self.device))
-                if recon:
-                    r = res.recon.float().clamp(0, 1)
-                    r = torch.nn.functional.interpolate(r, size=(self.tile, self.tile),
-                                                        mode="bilinear", align_corners=False)
-                    out.append(r.permute(0, 2, 3, 1).cpu().numpy())
-                else:
-                    m = self.post.smooth(res.anomaly_map.float()[:, 0])
+                x = x.float().div(255.0).to(self.device)
+                if not recon:  # the post-processed (map terms, smoothed) tile map
+                    m = self.post.run(self.model, x)[1]
                     out.append(self.post.resize(m, (self.tile, self.tile)).cpu().numpy())
+                    continue
+                r = self.model(x).recon.float().clamp(0, 1)
+                r = torch.nn.functional.interpolate(r, size=(self.tile, self.tile),
+                                                    mode="bilinear", align_corners=False)
+                out.append(r.permute(0, 2, 3, 1).cpu().numpy())
         return grid, np.concatenate(out)
 
     def score(self, image: np.ndarray) -> tuple[np.ndarray, float]:

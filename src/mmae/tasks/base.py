@@ -16,7 +16,9 @@ from mmae import metrics as M
 from mmae.config import RunConfig
 from mmae.data import open_dataset
 from mmae.device import eval_mode
+from mmae.errors import ConfigError
 from mmae.runs.run import Run
+from mmae.scoring.fit import check_model, fit_postprocess
 from mmae.scoring.postprocess import PostProcess
 from mmae.scoring.thresholds import DEFAULT_RULE, normal_threshold
 
@@ -61,10 +63,56 @@ class Task(ABC):
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
+        self.post_record: dict[str, Any] | None = None  # the run's fitted post-processing
+
+    def attach(self, run: Run) -> Task:
+        """Read the run's fitted post-processing statistics (``postprocess.pt``); returns self."""
+        self.post_record = run.postprocess_record()
+        return self
 
     def post(self) -> PostProcess:
-        """The run's post-processing module."""
-        return PostProcess.from_config(self.cfg)
+        """The run's post-processing module, with its fitted statistics.
+
+        Raises:
+            ConfigError: the settings need statistics the run was not fitted with (they are
+                fitted when training ends and cannot change afterwards).
+        """
+        post = PostProcess.from_config(self.cfg)
+        if post.needs_fit:
+            rec = self.post_record
+            want = post.fit_settings()
+            if rec is None or rec.get("settings") != want:
+                have = "none" if rec is None else ", ".join(
+                    f"{k}={v}" for k, v in rec.get("settings", {}).items())
+                raise ConfigError(
+                    f"map_terms={want['map_terms']}, standardize={want['standardize']}: these "
+                    f"settings need post-processing statistics fitted when training ends, and "
+                    f"this run's are for: {have} (train a run with the settings you want)")
+            post.load_fitted(rec["state"])
+        return post
+
+    def check_post(self, model: torch.nn.Module) -> None:
+        """Raise ConfigError early when the post-processing settings do not fit the model."""
+        check_model(PostProcess.from_config(self.cfg), model, self.cfg.model)
+
+    def fit_post(self, run: Run, model: torch.nn.Module, train: Any,
+                 device: torch.device) -> dict[str, Any] | None:
+        """Fit the post-processing statistics on the training part (normal images) and save
+        them with the run (``postprocess.pt``; ``thresholds.json`` says which split); nothing
+        when the settings need none."""
+        post = PostProcess.from_config(self.cfg)
+        if not post.needs_fit:
+            return None
+        samples = self.training_set(train)
+        rec = fit_postprocess(post, model,
+                              lambda: self.fit_batches(samples, self.cfg.eval_batch_size),
+                              device, self.cfg.seed, self.cfg.model)
+        run.save_postprocess(rec)
+        run.save_thresholds({"postprocess": {"fit_split": rec["fit_split"],
+                                             "num_inputs": rec["num_inputs"],
+                                             **rec["settings"]}})
+        self.post_record = rec
+        return rec
 
     def open(self, split: str, data: str | Path | None = None, cache_dir: Path | None = None,
              progress: bool = True) -> Any:
@@ -129,7 +177,7 @@ class Task(ABC):
                             shuffle=False, num_workers=0)
         with eval_mode(model):
             for batch in loader:
-                maps, scores = post(model(batch_input(batch).to(device)).anomaly_map)
+                _, maps, scores = post.run(model, batch_input(batch).to(device))
                 yield batch, maps, scores
 
     def calibrate(self, run: Run, model: torch.nn.Module, val: Any | None, train: Any,

@@ -37,7 +37,7 @@ def run_test(run: Path, data: Path | None = None, out: Path | None = None,
     out = Path(out) if out is not None else r.path / "test"
     if cfg.logger == "tensorboard":
         require_tensorboard()
-    task = get_task(cfg)
+    task = get_task(cfg).attach(r)
     with r.lock():
         result = task.evaluate(r, model, device, data, out, progress)
         tb = RunLogger.open(cfg.logger, r.path)

@@ -127,7 +127,7 @@ class VideoTask(Task):
                 return
             x = clip_input([clip for _, clip in pending], device)
             with eval_mode(model):
-                _, errs = post(model(x).anomaly_map)
+                _, _, errs = post.run(model, x)
             for (start, _), e in zip(pending, errs.double().cpu().tolist()):
                 for off in offsets:
                     total[start + off] = total.get(start + off, 0.0) + e

@@ -139,6 +139,7 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
         raise TrainingError(f"no training samples in {cfg.data}")
 
     model = build_model(cfg).to(rt.device)
+    task.check_post(model)
     trainable = getattr(model, "trainable", True)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay, rt.device) if trainable else None
     start_epoch = start_step = 0
@@ -171,6 +172,7 @@ def _train(cfg: RunConfig, run: Path, resume: bool, progress: bool, dataset: Any
             tb.close()
     if rt.is_main:
         with evaluation_precision():
+            task.fit_post(Run(run), model, train_part, rt.device)  # before the threshold
             task.calibrate(Run(run), model, val_part, train_part, rt.device)
     teardown_runtime(rt)
     return run

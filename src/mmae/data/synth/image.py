@@ -23,6 +23,8 @@ Categories (:data:`SYNTH_IMAGE_CATEGORIES`, the first is the demo default):
   lighting variation and small defects.
 * ``sheet`` (:mod:`mmae.data.synth.image_sheet`), RGB: brushed metal whose defects keep a size
   of a few pixels whatever the image size: a category for large images and tiles.
+* ``grass`` (a stochastic surface of thin overlapping blades, :mod:`mmae.data.synth.image_grass`),
+  RGB: hard.
 
 :data:`HARD_CATEGORIES` names the hard ones (everything after the four easy categories but
 ``sheet``, which is made for large images).
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mmae.data.synth.image_grass import GRASS_DEFECTS, GRASS_RENDER
 from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER, _grid, _segment_dist
 from mmae.data.synth.image_pcb import PCB_DEFECTS, PCB_RENDER
 from mmae.data.synth.image_sheet import SHEET_DEFECTS, SHEET_MIN_AREA, SHEET_RENDER
@@ -47,7 +50,8 @@ from mmae.errors import ConfigError, RunFolderError
 
 # New categories go at the end: a category's position seeds its images.
 SYNTH_IMAGE_CATEGORIES: tuple[str, ...] = ("disc", "fabric", "grid", "nut", *HARD_DEFECTS,
-                                           *TEXTURE_DEFECTS, *PCB_DEFECTS, *SHEET_DEFECTS)
+                                           *TEXTURE_DEFECTS, *PCB_DEFECTS, *SHEET_DEFECTS,
+                                           *GRASS_DEFECTS)
 HARD_CATEGORIES: tuple[str, ...] = tuple(c for c in SYNTH_IMAGE_CATEGORIES[4:]
                                          if c not in SHEET_DEFECTS)
 SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
@@ -59,6 +63,7 @@ SYNTH_IMAGE_DEFECTS: dict[str, tuple[str, ...]] = {
     **TEXTURE_DEFECTS,
     **PCB_DEFECTS,
     **SHEET_DEFECTS,
+    **GRASS_DEFECTS,
 }
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_N_TRAIN = 160
@@ -259,7 +264,7 @@ def _nut(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 _RENDER: dict[str, Callable[[Rng, int, str | None], tuple[np.ndarray, np.ndarray]]] = {
     "disc": _disc, "fabric": _fabric, "grid": _grid_plate, "nut": _nut, **HARD_RENDER,
-    **TEXTURE_RENDER, **PCB_RENDER, **SHEET_RENDER,
+    **TEXTURE_RENDER, **PCB_RENDER, **SHEET_RENDER, **GRASS_RENDER,
 }
 
 
