@@ -129,9 +129,8 @@ def _model(cfg: Any) -> torch.nn.Module:
     return build_model(cfg)
 
 
-def bare(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
-    """Forward, loss, backward, Adam on one batch already on the device (``cfg``'s speed
-    settings and amp)."""
+def _bare_step(cfg: Any, device: torch.device) -> tuple[Any, Any, Any, TrainStep, torch.Tensor]:
+    """The runtime, the model in training mode, its optimiser and step, one prepared batch."""
     torch.manual_seed(cfg.seed)
     rt = setup_runtime(str(device), cfg.amp)
     model = _model(cfg).to(device)
@@ -139,6 +138,13 @@ def bare(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, A
     step = TrainStep(model, model, opt, rt, 0.0, cfg.compile, cfg.channels_last)
     x = step.prepare(_input(cfg, device, torch.Generator().manual_seed(0)))
     model.train()
+    return rt, model, opt, step, x
+
+
+def bare(cfg: Any, device: torch.device, steps: int, warmup: int) -> dict[str, Any]:
+    """Forward, loss, backward, Adam on one batch already on the device (``cfg``'s speed
+    settings and amp)."""
+    rt, model, opt, step, x = _bare_step(cfg, device)
     _reset_peak(device)
 
     def one() -> None:
@@ -190,13 +196,7 @@ def profile(cfg: Any, device: torch.device, steps: int = 5, top: int = 25) -> di
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    torch.manual_seed(cfg.seed)
-    rt = setup_runtime(str(device), cfg.amp)
-    model = _model(cfg).to(device)
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
-    step = TrainStep(model, model, opt, rt, 0.0, cfg.compile, cfg.channels_last)
-    x = step.prepare(_input(cfg, device, torch.Generator().manual_seed(0)))
-    model.train()
+    rt, model, opt, step, x = _bare_step(cfg, device)
     for _ in range(2):
         step(x)
     _sync(device)

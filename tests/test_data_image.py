@@ -13,7 +13,7 @@ from PIL import Image
 from mmae.data.describe_image import describe_image_dataset
 from mmae.data.image import ImageDataset, open_image_dataset
 from mmae.data.image_io import list_image_files, read_image, read_mask
-from mmae.data.image_layout import ImageRecord, image_layout, scan_image_split
+from mmae.data.layouts import ImageRecord, image_layout, scan_image_split
 from mmae.errors import DataError
 
 S = 24

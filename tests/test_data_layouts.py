@@ -16,7 +16,7 @@ from PIL import Image
 from mmae.config import resolve_config
 from mmae.data import categories, describe
 from mmae.data.image import open_image_dataset
-from mmae.data.image_layout import image_layout, scan_image_split
+from mmae.data.layouts import image_layout, scan_image_split
 from mmae.errors import DataError
 from mmae.tasks import get_task
 

@@ -92,11 +92,11 @@ def test_in_memory_images_batch_like_a_dataloader() -> None:
     """The training loop's whole-batch path gives exactly the DataLoader's collated batch."""
     from torch.utils.data import default_collate
 
-    from mmae.detector import _ArrayImages
+    from mmae.data.in_memory import InMemoryImages
 
     rng = np.random.default_rng(0)
-    ds = _ArrayImages([rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(5)],
-                      16, 3)
+    images = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(5)]
+    ds = InMemoryImages.resized(images, 16, 3)
     fast, slow = ds.get_batch([3, 1, 4]), default_collate([ds[i] for i in (3, 1, 4)])
     assert fast.keys() == slow.keys()
     assert all(torch.equal(fast[k], slow[k]) for k in fast)

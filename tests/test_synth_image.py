@@ -9,7 +9,7 @@ import pytest
 
 from mmae.benchmark.tables import category_group
 from mmae.data.image import open_image_dataset
-from mmae.data.image_layout import image_layout, mvtec_categories
+from mmae.data.layouts import image_layout, mvtec_categories
 from mmae.data.synth.image import (
     SYNTH_IMAGE_CATEGORIES,
     SYNTH_IMAGE_DEFECTS,

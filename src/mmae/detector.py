@@ -27,18 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from torch.utils.data import Dataset
 
 from mmae.config import RunConfig, resolve_config
 from mmae.data.image_io import (
     is_image_file,
     list_image_files,
     read_image,
-    resize_image,
-    to_channels,
 )
-from mmae.data.image_layout import predict_folders
 from mmae.data.image_tiles import FullImages
+from mmae.data.in_memory import InMemoryImages
+from mmae.data.layouts import predict_folders
 from mmae.errors import ConfigError, DataError
 from mmae.inference.inferencer import Inferencer, as_uint8_image
 from mmae.runs.checkpoint import output_folder
@@ -81,27 +79,6 @@ def image_list(images: Images) -> list[np.ndarray]:
     if not out:
         raise DataError("no images given")
     return out
-
-
-class _ArrayImages(Dataset):
-    """In-memory images resized once, as the training loop expects them."""
-
-    def __init__(self, images: list[np.ndarray], size: int, channels: int) -> None:
-        arr = np.stack([resize_image(to_channels(im, channels), size) for im in images])
-        self.images = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-        self.channels = channels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"image": self.images[i].float().div(255.0), "label": 0, "index": i}
-
-    def get_batch(self, indices: list[int]) -> dict[str, Any]:
-        """Items ``indices`` collated in one indexing step (the training loop's fast path)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        return {"image": self.images[idx].float().div_(255.0),
-                "label": torch.zeros(len(indices), dtype=torch.int64), "index": idx}
 
 
 class Detector(BaseEstimator):
@@ -151,7 +128,7 @@ class Detector(BaseEstimator):
             imgs = image_list(X)
             channels = cfg.channels or (1 if all(i.shape[2] == 1 for i in imgs) else 3)
             data = (FullImages(arrays=imgs, channels=channels) if cfg.tile_size
-                    else _ArrayImages(imgs, cfg.image_size, channels))
+                    else InMemoryImages.resized(imgs, cfg.image_size, channels))
         if self.run_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mmae-detector-")
             run = Path(self._tmp.name)

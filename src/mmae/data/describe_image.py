@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mmae.data.image_io import is_grayscale_mode, list_image_files, read_image_info
-from mmae.data.image_layout import (
+from mmae.data.layouts import (
     ImageScan,
     get_layout,
     image_categories,

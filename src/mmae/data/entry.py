@@ -50,7 +50,7 @@ def _kind_of_root(root: Path) -> str:
     """``video`` for a video dataset or a folder of video datasets, else ``image``."""
     if detect(root)[0] == "video":
         return "video"
-    from mmae.data.image_layout import image_layout
+    from mmae.data.layouts import image_layout
     from mmae.data.video import detect_video_layout
 
     if image_layout(root) != "folder":
@@ -74,7 +74,7 @@ def categories(root: str | Path, kind: str | None = None) -> dict[str, Path]:
         raise DataError(f"--data {root} does not exist or is not a folder")
     kind = kind or _kind_of_root(root)
     if kind == "image":
-        from mmae.data.image_layout import image_categories
+        from mmae.data.layouts import image_categories
 
         return image_categories(root)
     from mmae.data.video import LAYOUTS, detect_video_layout

@@ -1,7 +1,7 @@
 """Image datasets (MVTec AD, MVTec AD 2 and VisA categories, generic folders) decoded and resized
 once, then cached.
 
-Layouts are described in :mod:`mmae.data.image_layout`; decoding rules in
+Layouts are described in :mod:`mmae.data.layouts`; decoding rules in
 :mod:`mmae.data.image_io`. Every image is decoded with a thread pool, resized to
 ``image_size`` x ``image_size`` (aspect ratio not kept; area interpolation when shrinking,
 bilinear when enlarging) and stored in one uint8 tensor ``(N, C, S, S)``; items are converted to
@@ -36,7 +36,7 @@ from mmae.data.describe_image import describe_image_dataset
 from mmae.data.files import atomic_write_text, load_npy, save_npy
 from mmae.data.image_decode import decode_for_model
 from mmae.data.image_io import read_image_info, read_mask, to_channels
-from mmae.data.image_layout import ImageRecord, ImageScan, image_layout, scan_image_split
+from mmae.data.layouts import ImageRecord, ImageScan, image_layout, scan_image_split
 from mmae.errors import DataError
 
 __all__ = ["ImageDataset", "ImageRecord", "describe_image_dataset", "image_layout",

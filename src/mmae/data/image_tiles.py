@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from mmae.data.image_decode import decode_for_model
 from mmae.data.image_io import resize_image, to_channels
+from mmae.data.in_memory import InMemoryImages
 from mmae.data.tiles import TileGrid
 
 _FULL = 1 << 40  # a view side / pixel count no image reaches: decode at full resolution
@@ -112,7 +113,7 @@ class FullImages(Dataset):
         return self.base.original_size(self.indices[index])
 
 
-class TileSet(Dataset):
+class TileSet(InMemoryImages):
     """Every tile of every image of a :class:`FullImages`, resized to ``size`` (training).
 
     Items: ``{"image": FloatTensor (C, S, S) in [0, 1], "label": 0, "index": int}``.
@@ -125,17 +126,4 @@ class TileSet(Dataset):
             grid = TileGrid(img.shape[0], img.shape[1], tile, overlap)
             parts.append(tiles_for_model(img, grid, size))
         arr = np.concatenate(parts).transpose(0, 3, 1, 2)
-        self.images = torch.from_numpy(np.ascontiguousarray(arr))
-        self.channels = images.channels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"image": self.images[i].float().div(255.0), "label": 0, "index": i}
-
-    def get_batch(self, indices: list[int]) -> dict[str, Any]:
-        """Items ``indices`` collated in one indexing step (the training loop's fast path)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        return {"image": self.images[idx].float().div_(255.0),
-                "label": torch.zeros(len(indices), dtype=torch.int64), "index": idx}
+        super().__init__(torch.from_numpy(np.ascontiguousarray(arr)), images.channels)

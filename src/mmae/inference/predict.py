@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mmae.data.image_decode import DEFAULT_MAX_PIXELS
 from mmae.data.image_io import is_image_file, list_image_files
-from mmae.data.image_layout import predict_folders
+from mmae.data.layouts import predict_folders
 from mmae.errors import DataError, LimitError
 from mmae.inference.inferencer import Inferencer
 from mmae.report import plots

@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from mmae.data.synth.image_grass import GRASS_DEFECTS, GRASS_RENDER
-from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER
+from mmae.data.synth.image_hard import HARD_DEFECTS, HARD_RENDER, _grid, _segment_dist
 from mmae.data.synth.image_pcb import PCB_DEFECTS, PCB_RENDER
 from mmae.data.synth.image_sheet import SHEET_DEFECTS, SHEET_MIN_AREA, SHEET_RENDER
 from mmae.data.synth.image_textures import TEXTURE_DEFECTS, TEXTURE_RENDER
@@ -73,11 +73,6 @@ Rng = np.random.Generator
 Render = Callable[[Rng, int], tuple[np.ndarray, np.ndarray]]
 
 
-def _grid(s: int) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
-    return yy, xx
-
-
 def _soft(inside_dist: np.ndarray) -> np.ndarray:
     """Anti-aliased coverage from a signed distance (positive inside, in pixels)."""
     return np.clip(inside_dist + 0.5, 0.0, 1.0)
@@ -96,11 +91,7 @@ def _paint(img: np.ndarray, mask: np.ndarray, color: Sequence[float]) -> np.ndar
 def _line_mask(s: int, p0: tuple[float, float], p1: tuple[float, float], width: float
                ) -> np.ndarray:
     """Pixels within ``width / 2`` of the segment p0-p1 (points as (y, x))."""
-    yy, xx = _grid(s)
-    (y0, x0), (y1, x1) = p0, p1
-    dy, dx = y1 - y0, x1 - x0
-    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / max(dy * dy + dx * dx, 1e-6), 0, 1)
-    return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= width / 2
+    return _segment_dist(s, p0, p1) <= width / 2
 
 
 def _blob_mask(rng: Rng, s: int, cy: float, cx: float, radius: float) -> np.ndarray:

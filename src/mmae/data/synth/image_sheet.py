@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from mmae.data.synth.image_hard import _grid, _smooth_noise
+from mmae.data.synth.image_hard import _grid, _segment_dist, _smooth_noise
 
 Rng = np.random.Generator
 
@@ -36,11 +36,7 @@ def _disc(s: int, cy: float, cx: float, r: float) -> np.ndarray:
 
 def _segment(s: int, p0: tuple[float, float], p1: tuple[float, float], width: float
              ) -> np.ndarray:
-    yy, xx = _grid(s)
-    (y0, x0), (y1, x1) = p0, p1
-    dy, dx = y1 - y0, x1 - x0
-    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / max(dy * dy + dx * dx, 1e-6), 0, 1)
-    return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= width / 2
+    return _segment_dist(s, p0, p1) <= width / 2
 
 
 def _sheet(rng: Rng, s: int, defect: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,15 +1,15 @@
 """Finding the images, labels and masks of an image dataset folder (no decoding): the registry
 of image layouts.
 
-Each layout is one module producing the same :class:`~mmae.data.image_records.ImageScan`:
+Each layout is one module producing the same :class:`~mmae.data.layouts.records.ImageScan`:
 
-* ``mvtec_ad2`` - an MVTec AD 2 category (:mod:`mmae.data.layout_mvtec_ad2`);
-* ``mvtec`` - an MVTec AD category (:mod:`mmae.data.layout_mvtec`);
+* ``mvtec_ad2`` - an MVTec AD 2 category (:mod:`mmae.data.layouts.mvtec_ad2`);
+* ``mvtec`` - an MVTec AD category (:mod:`mmae.data.layouts.mvtec`);
 * ``visa`` - a VisA category, split by the VisA root's ``split_csv/1cls.csv``
-  (:mod:`mmae.data.layout_visa`);
+  (:mod:`mmae.data.layouts.visa`);
 * ``<layout>_root`` (``mvtec_root``, ``mvtec_ad2_root``, ``visa_root``) - a folder of categories of
   that layout; open one category (``category=``);
-* ``folder`` - anything else (:mod:`mmae.data.layout_folder`).
+* ``folder`` - anything else (:mod:`mmae.data.layouts.folder`).
 
 Detection looks at folder names only, in the order above, so a partial tree of a known layout is
 still recognised and its scan raises one DataError naming what is missing. Junk is ignored
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from mmae.data import layout_folder, layout_mvtec, layout_mvtec_ad2, layout_visa
-from mmae.data.image_records import ImageRecord, ImageScan, check_dir, subdirs
-from mmae.data.layout_folder import ANOMALOUS_DIR_NAMES, MASK_DIR_NAMES, NORMAL_DIR_NAMES
+from mmae.data.layouts import folder, mvtec, mvtec_ad2, visa
+from mmae.data.layouts.folder import ANOMALOUS_DIR_NAMES, MASK_DIR_NAMES, NORMAL_DIR_NAMES
+from mmae.data.layouts.records import ImageRecord, ImageScan, check_dir, subdirs
 from mmae.errors import DataError
 
 __all__ = ["ANOMALOUS_DIR_NAMES", "LAYOUTS", "MASK_DIR_NAMES", "NORMAL_DIR_NAMES", "SPLITS",
@@ -68,7 +68,7 @@ class Layout:
 
 #: The dataset layouts, in detection order (MVTec AD 2 before MVTec AD: both have train/good).
 LAYOUTS: tuple[Layout, ...] = tuple(
-    Layout.from_module(m) for m in (layout_mvtec_ad2, layout_mvtec, layout_visa))
+    Layout.from_module(m) for m in (mvtec_ad2, mvtec, visa))
 _BY_NAME = {lay.name: lay for lay in LAYOUTS}
 
 
@@ -95,7 +95,7 @@ def _root_categories(root: Path) -> tuple[Layout, list[str]] | None:
 
 def is_mvtec_category(root: str | os.PathLike[str]) -> bool:
     """Whether ``root`` looks like an MVTec AD category (``train/good`` or ``test/good``)."""
-    return layout_mvtec.is_category(Path(root))
+    return mvtec.is_category(Path(root))
 
 
 def mvtec_categories(root: str | os.PathLike[str]) -> list[str]:
@@ -121,10 +121,10 @@ def image_layout(root: str | os.PathLike[str]) -> str:
     found = _root_categories(r)
     if found is not None:
         return found[0].name + ROOT_SUFFIX
-    if layout_visa.is_root(r):
-        raise DataError(f"{r} has the VisA split file {layout_visa.SPLIT_FILE} but no VisA "
+    if visa.is_root(r):
+        raise DataError(f"{r} has the VisA split file {visa.SPLIT_FILE} but no VisA "
                         f"category folder (<category>/Data/Images)")
-    return layout_folder.NAME
+    return folder.NAME
 
 
 def image_categories(root: str | os.PathLike[str]) -> dict[str, Path]:
@@ -195,4 +195,4 @@ def scan_image_split(root: str | os.PathLike[str], split: str, *, category: str 
     if lay is not None:
         return lay.scan(r, split)
     opt = [Path(p) if p is not None else None for p in (abnormal_dir, mask_dir, normal_test_dir)]
-    return layout_folder.scan(r, split, opt[0], opt[1], opt[2], holdout)
+    return folder.scan(r, split, opt[0], opt[1], opt[2], holdout)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmae.data.image_io import list_image_files
-from mmae.data.image_records import ImageRecord, ImageScan, require_dirs
-from mmae.data.layout_mvtec import scan_defect_folders
+from mmae.data.layouts.mvtec import scan_defect_folders
+from mmae.data.layouts.records import ImageRecord, ImageScan, require_dirs
 from mmae.errors import DataError
 
 NAME = "mvtec_ad2"

@@ -18,7 +18,7 @@ import csv
 from pathlib import Path
 
 from mmae.data.image_io import list_image_files
-from mmae.data.image_records import ImageRecord, ImageScan, require_dirs
+from mmae.data.layouts.records import ImageRecord, ImageScan, require_dirs
 from mmae.errors import DataError
 
 NAME = "visa"

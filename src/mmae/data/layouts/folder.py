@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from mmae.data.image_io import list_image_files
-from mmae.data.image_records import ImageRecord, ImageScan, check_dir, find_child
+from mmae.data.layouts.records import ImageRecord, ImageScan, check_dir, find_child
 from mmae.errors import DataError
 
 NAME = "folder"

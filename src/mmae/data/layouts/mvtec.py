@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmae.data.image_io import list_image_files
-from mmae.data.image_records import ImageRecord, ImageScan, check_dir, subdirs
+from mmae.data.layouts.records import ImageRecord, ImageScan, check_dir, subdirs
 from mmae.errors import DataError
 
 NAME = "mvtec"
