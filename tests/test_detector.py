@@ -12,8 +12,10 @@ from sklearn.base import clone
 import mmae
 from mmae.errors import ConfigError
 
+# map_terms=model: the model's own map (the fitted terms go through the Detector in
+# tests/test_contract.py::test_fitted_postprocess_contract)
 SETTINGS = dict(epochs=25, image_size=32, num_scales=2, latent_dim=64, latent="spatial",
-                batch_size=8, widths=[8, 16, 16], seed=0)
+                batch_size=8, widths=[8, 16, 16], seed=0, map_terms="model")
 
 
 def _images(rng, n, defect=False, size=40):

@@ -10,7 +10,7 @@ def test_export_matches_torch(cli, tmp_path, tiny_mvtec):
     run = tmp_path / "run"
     code, _, err = cli("train", "--data", tiny_mvtec, "--out", run, "--quiet", "--set",
                        "epochs=1", "--set", "image_size=32", "--set", "num_scales=2",
-                       "--set", "latent_dim=32")
+                       "--set", "latent_dim=32", "--set", "map_terms=model")
     assert code == 0, err
     code, out, err = cli("export", "--run", run, "--out", tmp_path / "m.onnx", "--quiet")
     assert code == 0, err

@@ -81,5 +81,12 @@ def test_config_builds_the_module():
     assert (post.kind, post.clip_error) == ("video", "l2norm")
     post = PostProcess.from_config(resolve_config("mmae", "cpu"))
     assert (post.kind, post.sigma, post.score_reduce) == ("image", 1.0, "max")
+    assert (post.terms, post.feature_fit, post.needs_fit) == (("gaussian",), "position", True)
+    post = PostProcess.from_config(resolve_config("patch_pca", "cpu"))
+    assert (post.terms, post.standardize) == (("model", "ssim", "gradient"), "position")
+    for model in ("mmae", "mmae3d"):  # the paper's scoring: the model's map, its maximum
+        post = PostProcess.from_config(resolve_config(model, "paper"))
+        assert (post.terms, post.standardize, post.score_reduce, post.clip_reduce) == (
+            ("model",), "none", "max", "mean")
     with pytest.raises(ValueError, match="clip_error"):
         PostProcess("video", clip_error="l1")

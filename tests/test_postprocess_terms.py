@@ -69,14 +69,15 @@ def test_gaussian_and_knn_distances_match_scipy() -> None:
     cov = a @ a.T + np.eye(5)
     mean = rng.normal(size=5)
     vi = np.linalg.inv(cov)
+    wh = np.linalg.inv(np.linalg.cholesky(cov))  # wh.T @ wh = vi
     got = T.gaussian_distance(torch.from_numpy(emb), torch.tensor(mean).float(),
-                              torch.tensor(vi).float()).numpy()
+                              torch.tensor(wh).float()).numpy()
     ref = cdist(e, mean[None], "mahalanobis", VI=vi)[:, 0].reshape(2, 3, 4)
     np.testing.assert_allclose(got, ref, rtol=1e-4)
     # per position: one mean and precision for each of the 12 positions
     means = rng.normal(size=(12, 5))
     got = T.gaussian_distance(torch.from_numpy(emb), torch.tensor(means).float(),
-                              torch.tensor(np.stack([vi] * 12)).float()).numpy()
+                              torch.tensor(np.stack([wh] * 12)).float()).numpy()
     pos = np.tile(np.arange(12), 2)
     ref = np.array([cdist(e[i:i + 1], means[pos[i]][None], "mahalanobis", VI=vi)[0, 0]
                     for i in range(24)]).reshape(2, 3, 4)
@@ -111,12 +112,17 @@ def test_fit_gaussian_and_bank_from_normal_batches() -> None:
     model = _model()
     g = torch.Generator().manual_seed(3)
     xs = [torch.rand(4, 3, 32, 32, generator=g) for _ in range(3)]
-    post = PostProcess(map_terms="gaussian+knn", knn_bank=100)
+    post = PostProcess(map_terms="gaussian+knn", knn_bank=100)  # pooled Gaussian
     rec = fit_postprocess(post, model, lambda: iter(xs), torch.device("cpu"), seed=0)
     with torch.no_grad():
         e = torch.cat([T.embed(model.features(x)) for x in xs]).double()
     flat = e.flatten(2).transpose(1, 2).reshape(-1, e.shape[1]).numpy()
     np.testing.assert_allclose(rec["state"]["gauss_mean"], flat.mean(0), rtol=1e-4, atol=1e-6)
+    cov = np.cov(flat.T, bias=True)
+    cov += 0.01 * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+    wh = rec["state"]["gauss_whiten"].double().numpy()
+    np.testing.assert_allclose(wh.T @ wh, np.linalg.inv(cov), rtol=1e-3,
+                               atol=1e-4 * np.abs(np.linalg.inv(cov)).max())
     assert rec["state"]["bank"].shape == (100, e.shape[1])
     assert rec["fit_split"] == "train" and rec["num_inputs"] == 12
     # every bank row is a normal embedding: its own distance is 0

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 SIDE, TILE, OVERLAP, MODEL = 48, 20, 6, 16  # tiles start at 0, 14, 28 on each axis
 SETTINGS = ["epochs=2", f"image_size={MODEL}", "batch_size=8", "num_scales=2", "latent_dim=8",
-            "widths=[8,8,8]", f"tile_size={TILE}", f"tile_overlap={OVERLAP}"]
+            "widths=[8,8,8]", f"tile_size={TILE}", f"tile_overlap={OVERLAP}",
+            "map_terms=model"]  # the model's own map: written out by hand below
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@
 :func:`fit_postprocess` runs the model over normal inputs and installs in a
 :class:`~mmae.scoring.postprocess.PostProcess` what its settings need:
 
-* ``gaussian`` term: the mean and the precision (inverse of the covariance plus 1% of its mean
-  variance on the diagonal) of the patch embeddings, pooled over positions or per position;
+* ``gaussian`` term: the mean of the patch embeddings and the inverse of the Cholesky factor of
+  their covariance (plus 1% of its mean variance on the diagonal), pooled over positions or per
+  position;
 * ``knn`` term: a memory bank of ``knn_bank`` patch embeddings drawn at random (seeded);
 * ``standardize``: per term, the mean and spread of its normal maps, over every pixel
   (``pooled``) or per pixel (``position``; the spread floored at a tenth of the pooled one, so a
@@ -68,8 +69,11 @@ def feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[T
         eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
         ridge = 0.01 * cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)
         cov = cov + ridge[..., None, None] * eye
+        chol = torch.linalg.cholesky(cov)  # cov = C C^T; W = C^-1 whitens: W^T W = cov^-1
+        eye_b = eye.expand_as(chol)
+        whiten = torch.linalg.solve_triangular(chol, eye_b, upper=False)
         out["gauss_mean"] = mean.float().cpu()
-        out["gauss_precision"] = torch.linalg.inv(cov).float().cpu()
+        out["gauss_whiten"] = whiten.float().cpu()
     if "knn" in post.terms:
         bank = torch.cat(rows)
         g = torch.Generator().manual_seed(int(seed))

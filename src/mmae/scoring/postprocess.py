@@ -186,7 +186,7 @@ class PostProcess(nn.Module):
             for t in normal:
                 if t == "gaussian":
                     d = T.gaussian_distance(emb, self._fitted("gauss_mean"),
-                                            self._fitted("gauss_precision"))
+                                            self._fitted("gauss_whiten"))
                 else:
                     d = T.knn_distance(emb, self._fitted("bank"))
                 maps[t] = T._upsample(d.unsqueeze(1), size)[:, 0]

@@ -120,20 +120,22 @@ def embed(feats: list[Tensor]) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def gaussian_distance(emb: Tensor, mean: Tensor, precision: Tensor) -> Tensor:
-    """Mahalanobis distance ``(B, h, w)`` of embeddings ``(B, D, h, w)``.
+def gaussian_distance(emb: Tensor, mean: Tensor, whiten: Tensor) -> Tensor:
+    """Mahalanobis distance ``(B, h, w)`` of embeddings ``(B, D, h, w)``: ``|W (e - mean)|``.
 
-    ``mean`` ``(D,)`` and ``precision`` ``(D, D)`` (pooled) or ``(P, D)`` and ``(P, D, D)``
-    (per position, ``P = h * w``).
+    ``whiten`` ``W`` is the inverse of the covariance's Cholesky factor (``W.T @ W`` is the
+    precision): a sum of squares, free of the cancellation of ``d.T @ precision @ d``.
+    ``mean`` ``(D,)`` and ``whiten`` ``(D, D)`` (pooled) or ``(P, D)`` and ``(P, D, D)`` (per
+    position, ``P = h * w``).
     """
     b, d, h, w = emb.shape
     e = emb.flatten(2).transpose(1, 2)  # (B, P, D)
     diff = e - mean
-    if precision.dim() == 2:
-        q = (diff @ precision * diff).sum(-1)
+    if whiten.dim() == 2:
+        z = diff @ whiten.t()
     else:
-        q = (torch.einsum("bpd,pde->bpe", diff, precision) * diff).sum(-1)
-    return q.clamp_min(0).sqrt().reshape(b, h, w)
+        z = torch.einsum("bpd,ped->bpe", diff, whiten)
+    return (z * z).sum(-1).sqrt().reshape(b, h, w)
 
 
 def knn_distance(emb: Tensor, bank: Tensor) -> Tensor:
