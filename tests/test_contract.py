@@ -140,7 +140,7 @@ FITTED = [
     ("mmae", {"map_terms": "model+feature+gaussian+knn", "standardize": "position",
               "feature_fit": "position", "knn_bank": 64}),
     ("ae", {"map_terms": "ssim+gradient+gaussian", "standardize": "pooled"}),
-    ("patch_pca", {"map_terms": "model+gradient", "standardize": "position"}),
+    ("patch_pca", {"map_terms": "model+ssim+gradient", "standardize": "position"}),
     ("mmae3d", {"standardize": "position", "clip_reduce": "topk_mean"}),
 ]
 
