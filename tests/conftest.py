@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -12,6 +14,15 @@ import pytest
 from PIL import Image
 
 from mmae.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``benchmarks/<script> args`` in a subprocess on this tree's sources (one torch thread)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 def write_tiny_mvtec(root: Path, n_train: int = 12, n_test: int = 6, size: int = 32,

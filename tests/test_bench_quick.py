@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run(script: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          env=env, capture_output=True, text=True, timeout=600)
+from conftest import ROOT, run_benchmark
 
 
 @pytest.mark.slow
@@ -24,7 +13,7 @@ def test_bench_train_quick(tmp_path):
     out = tmp_path / "train.json"
     bench = ROOT / "BENCHMARKS.md"
     before = bench.read_text()
-    proc = _run("bench_train.py", "--quick", "--out", str(out))
+    proc = run_benchmark("bench_train.py", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())
     assert [r["case"] for r in rows] == ["quick"]
@@ -41,7 +30,7 @@ def test_bench_gpu_quick_on_this_device(tmp_path):
     out = tmp_path / "gpu.json"
     bench = ROOT / "BENCHMARKS.md"
     before = bench.read_text()
-    proc = _run("bench_gpu.py", "--quick", "--out", str(out))
+    proc = run_benchmark("bench_gpu.py", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res["matmul_peak_tflops"] > 0
