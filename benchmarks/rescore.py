@@ -63,9 +63,19 @@ IMAGE_CANDIDATES: dict[str, dict[str, Any]] = {
     "model+ssim+gradient+gaussian[position]|pooled": {
         "map_terms": "model+ssim+gradient+gaussian", "feature_fit": "position",
         "standardize": "pooled"},
+    "gaussian[position]|s0": {"map_terms": "gaussian", "feature_fit": "position",
+                              "smoothing_sigma": 0.0},
+    "gaussian[position]|s0.5": {"map_terms": "gaussian", "feature_fit": "position",
+                                "smoothing_sigma": 0.5},
+    "gaussian[position]|topk5%": {"map_terms": "gaussian", "feature_fit": "position",
+                                  "score_reduce": "topk_mean", "score_topk": 0.05},
+    "knn": {"map_terms": "knn", "knn_bank": 2048},
+    "knn[16k]": {"map_terms": "knn", "knn_bank": 16384},
+    "gaussian[position]+knn|pooled": {"map_terms": "gaussian+knn", "feature_fit": "position",
+                                      "knn_bank": 2048, "standardize": "pooled"},
 }
-# terms the candidates above need (the knn term is left out: far slower, and weaker in a first
-# pass than the per-position Gaussian)
+# terms every image candidate needs; the knn term (slower) is cached, once per bank size, only
+# when a candidate asks for it
 CACHED = "model+ssim+gradient+feature+gaussian"
 VIDEO_CANDIDATES: dict[str, dict[str, Any]] = {
     "base": {},
@@ -81,8 +91,11 @@ def _loader(ds: Any, batch: int) -> Any:
     return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0)
 
 
-def _cache(run: Run, data: Path | None) -> dict[str, Any]:
-    """Raw term maps of the train / validation / test images of one image run, and the labels."""
+def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Raw term maps of the train / validation / test images of one image run, and the labels.
+
+    ``knn_banks``: also the ``knn`` term's maps for these bank sizes (keys ``knn[rows]``).
+    """
     cfg = run.config()
     model, dev = run.load_model("cpu", cfg)
     task = get_task(cfg)
@@ -92,6 +105,7 @@ def _cache(run: Run, data: Path | None) -> dict[str, Any]:
     terms = CACHED if feats else "model+ssim+gradient"
     pooled = PostProcess(map_terms=terms)
     positional = PostProcess(map_terms="gaussian", feature_fit="position")
+    near = {n: PostProcess(map_terms="knn", knn_bank=n) for n in (knn_banks if feats else ())}
     out: dict[str, Any] = {"cfg": cfg, "features": feats}
     with torch.no_grad():
         if feats:
@@ -99,6 +113,8 @@ def _cache(run: Run, data: Path | None) -> dict[str, Any]:
                 return (batch_input(b) for b in _loader(train_part, cfg.eval_batch_size))
             pooled.load_fitted(feature_stats(pooled, model, batches(), dev, cfg.seed))
             positional.load_fitted(feature_stats(positional, model, batches(), dev, cfg.seed))
+            for post in near.values():
+                post.load_fitted(feature_stats(post, model, batches(), dev, cfg.seed))
         for split, ds in (("train", train_part), ("val", val_part), ("test", test)):
             acc: dict[str, list[np.ndarray]] = {}
             for b in _loader(ds, cfg.eval_batch_size):
@@ -107,6 +123,8 @@ def _cache(run: Run, data: Path | None) -> dict[str, Any]:
                 maps = pooled.term_maps(model, x, o)
                 if feats:
                     maps["gaussian[position]"] = positional.term_maps(model, x, o)["gaussian"]
+                for n, post in near.items():
+                    maps[f"knn[{n}]"] = post.term_maps(model, x, o)["knn"]
                 for k, v in maps.items():
                     acc.setdefault(k, []).append(v.float().numpy())
             out[split] = {k: np.concatenate(v) for k, v in acc.items()}
@@ -122,6 +140,7 @@ def _post(cfg: Any, cand: dict[str, Any]) -> PostProcess:
 
 def _terms(cache: dict[str, Any], split: str, post: PostProcess) -> dict[str, torch.Tensor]:
     key = {"gaussian": "gaussian[position]"} if post.feature_fit == "position" else {}
+    key["knn"] = f"knn[{post.knn_bank}]"
     return {t: torch.from_numpy(cache[split][key.get(t, t)]) for t in post.terms}
 
 
@@ -130,6 +149,8 @@ def score_image(cache: dict[str, Any], cand: dict[str, Any]) -> dict[str, Any] |
     cfg = cache["cfg"]
     post = _post(cfg, cand)
     if post.needs_features and not cache["features"]:
+        return None
+    if "knn" in post.terms and f"knn[{post.knn_bank}]" not in cache["test"]:
         return None
     if post.standardize != "none":
         post.load_fitted(standardize_stats(post.standardize, [_terms(cache, "train", post)]))
@@ -180,8 +201,12 @@ def runs_of(folders: list[Path]) -> list[tuple[str, str, int, Path]]:
     return out
 
 
-def rescore(folders: list[Path], out: Path, only: list[str] | None = None) -> int:
-    """Score every candidate on every finished run not yet in ``out``; returns lines written."""
+def rescore(folders: list[Path], out: Path, only: list[str] | None = None,
+            seeds: list[int] | None = None) -> int:
+    """Score every candidate on every finished run not yet in ``out``; returns lines written.
+
+    ``seeds``: only the runs of these seeds (all when None).
+    """
     done = set()
     if out.is_file():
         for line in out.read_text().splitlines():
@@ -189,6 +214,8 @@ def rescore(folders: list[Path], out: Path, only: list[str] | None = None) -> in
             done.add((r["run"], r["candidate"]))
     written = 0
     for model, category, seed, path in runs_of(folders):
+        if seeds is not None and seed not in seeds:
+            continue
         run = Run(path)
         kind = run.config().kind
         cands = VIDEO_CANDIDATES if kind == "video" else IMAGE_CANDIDATES
@@ -196,7 +223,9 @@ def rescore(folders: list[Path], out: Path, only: list[str] | None = None) -> in
         if not todo:
             continue
         t0 = time.perf_counter()
-        cache = _cache(run, None) if kind == "image" else None
+        banks = tuple(sorted({int(cands[c].get("knn_bank", 0)) for c in todo
+                              if "knn" in str(cands[c].get("map_terms", ""))}))
+        cache = _cache(run, None, banks) if kind == "image" else None
         for name in todo:
             m = (score_image(cache, cands[name]) if kind == "image"
                  else score_video(run, cands[name], None))
@@ -236,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folders", nargs="*", type=Path, help="mmae benchmark --out folders")
     p.add_argument("--out", type=Path, default=Path("rescore.jsonl"), help="JSON lines")
     p.add_argument("--only", default=None, help="comma-separated candidate names")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: all)")
     p.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -244,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             n = _quick(Path(tmp))
             print(f"quick: {n} candidate scores")
             return 0 if n == len(IMAGE_CANDIDATES) else 1
-    n = rescore(a.folders, a.out, a.only.split(",") if a.only else None)
+    seeds = [int(v) for v in a.seeds.split(",")] if a.seeds else None
+    n = rescore(a.folders, a.out, a.only.split(",") if a.only else None, seeds)
     print(f"wrote {n} lines to {a.out}")
     return 0
 
