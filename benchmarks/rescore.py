@@ -73,6 +73,14 @@ IMAGE_CANDIDATES: dict[str, dict[str, Any]] = {
     "knn[16k]": {"map_terms": "knn", "knn_bank": 16384},
     "gaussian[position]+knn|pooled": {"map_terms": "gaussian+knn", "feature_fit": "position",
                                       "knn_bank": 2048, "standardize": "pooled"},
+    "gaussian[position]|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
+                                  "gaussian_ridge": 0.003},
+    "gaussian[position]|x2": {"map_terms": "gaussian", "feature_fit": "position",
+                                    "feature_scales": 2},
+    "gaussian[position]|x2|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
+                                           "feature_scales": 2, "gaussian_ridge": 0.003},
+    "gaussian[position]|x3|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
+                                           "feature_scales": 3, "gaussian_ridge": 0.003},
 }
 # terms every image candidate needs; the knn term (slower) is cached, once per bank size, only
 # when a candidate asks for it
@@ -91,10 +99,26 @@ def _loader(ds: Any, batch: int) -> Any:
     return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0)
 
 
-def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = ()) -> dict[str, Any]:
+def _gauss_key(feature_fit: str, scales: int, ridge: float) -> str:
+    """Cache key of the ``gaussian`` term's maps fitted with these settings."""
+    key = "gaussian[position]" if feature_fit == "position" else "gaussian"
+    return key if (scales, ridge) == (1, 0.01) else f"{key}[s{scales},r{ridge:g}]"
+
+
+def _gauss_specs(cands: list[dict[str, Any]]) -> set[tuple[str, int, float]]:
+    """The (feature_fit, feature_scales, gaussian_ridge) of the ``gaussian`` candidates."""
+    return {(c.get("feature_fit", "pooled"), int(c.get("feature_scales", 1)),
+             float(c.get("gaussian_ridge", 0.01)))
+            for c in cands if "gaussian" in str(c.get("map_terms", ""))}
+
+
+def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = (),
+           gauss: set[tuple[str, int, float]] = frozenset()) -> dict[str, Any]:
     """Raw term maps of the train / validation / test images of one image run, and the labels.
 
     ``knn_banks``: also the ``knn`` term's maps for these bank sizes (keys ``knn[rows]``).
+    ``gauss``: also the ``gaussian`` term's maps fitted with these (feature_fit, feature_scales,
+    gaussian_ridge) settings (keys :func:`_gauss_key`).
     """
     cfg = run.config()
     model, dev = run.load_model("cpu", cfg)
@@ -106,14 +130,18 @@ def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = ()) -> dict
     pooled = PostProcess(map_terms=terms)
     positional = PostProcess(map_terms="gaussian", feature_fit="position")
     near = {n: PostProcess(map_terms="knn", knn_bank=n) for n in (knn_banks if feats else ())}
-    out: dict[str, Any] = {"cfg": cfg, "features": feats}
+    extra = {_gauss_key(*g): PostProcess(map_terms="gaussian", feature_fit=g[0],
+                                         feature_scales=g[1], gaussian_ridge=g[2])
+             for g in (gauss if feats else ())}
+    extra = {k: v for k, v in extra.items() if k not in ("gaussian", "gaussian[position]")}
+    out: dict[str, Any] = {"cfg": cfg, "features": feats, "scales": T.feature_scales_of(model)}
     with torch.no_grad():
         if feats:
             def batches():
                 return (batch_input(b) for b in _loader(train_part, cfg.eval_batch_size))
             pooled.load_fitted(feature_stats(pooled, model, batches(), dev, cfg.seed))
             positional.load_fitted(feature_stats(positional, model, batches(), dev, cfg.seed))
-            for post in near.values():
+            for post in (*near.values(), *extra.values()):
                 post.load_fitted(feature_stats(post, model, batches(), dev, cfg.seed))
         for split, ds in (("train", train_part), ("val", val_part), ("test", test)):
             acc: dict[str, list[np.ndarray]] = {}
@@ -125,6 +153,8 @@ def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = ()) -> dict
                     maps["gaussian[position]"] = positional.term_maps(model, x, o)["gaussian"]
                 for n, post in near.items():
                     maps[f"knn[{n}]"] = post.term_maps(model, x, o)["knn"]
+                for k, post in extra.items():
+                    maps[k] = post.term_maps(model, x, o)["gaussian"]
                 for k, v in maps.items():
                     acc.setdefault(k, []).append(v.float().numpy())
             out[split] = {k: np.concatenate(v) for k, v in acc.items()}
@@ -139,9 +169,12 @@ def _post(cfg: Any, cand: dict[str, Any]) -> PostProcess:
 
 
 def _terms(cache: dict[str, Any], split: str, post: PostProcess) -> dict[str, torch.Tensor]:
-    key = {"gaussian": "gaussian[position]"} if post.feature_fit == "position" else {}
-    key["knn"] = f"knn[{post.knn_bank}]"
+    key = {"gaussian": _terms_key(post), "knn": f"knn[{post.knn_bank}]"}
     return {t: torch.from_numpy(cache[split][key.get(t, t)]) for t in post.terms}
+
+
+def _terms_key(post: PostProcess) -> str:
+    return _gauss_key(post.feature_fit, post.feature_scales, post.gaussian_ridge)
 
 
 def score_image(cache: dict[str, Any], cand: dict[str, Any]) -> dict[str, Any] | None:
@@ -151,6 +184,9 @@ def score_image(cache: dict[str, Any], cand: dict[str, Any]) -> dict[str, Any] |
     if post.needs_features and not cache["features"]:
         return None
     if "knn" in post.terms and f"knn[{post.knn_bank}]" not in cache["test"]:
+        return None
+    if "gaussian" in post.terms and (_terms_key(post) not in cache["test"]
+                                     or post.feature_scales > cache["scales"]):
         return None
     if post.standardize != "none":
         post.load_fitted(standardize_stats(post.standardize, [_terms(cache, "train", post)]))
@@ -225,7 +261,8 @@ def rescore(folders: list[Path], out: Path, only: list[str] | None = None,
         t0 = time.perf_counter()
         banks = tuple(sorted({int(cands[c].get("knn_bank", 0)) for c in todo
                               if "knn" in str(cands[c].get("map_terms", ""))}))
-        cache = _cache(run, None, banks) if kind == "image" else None
+        gauss = _gauss_specs([cands[c] for c in todo])
+        cache = _cache(run, None, banks, gauss) if kind == "image" else None
         for name in todo:
             m = (score_image(cache, cands[name]) if kind == "image"
                  else score_video(run, cands[name], None))

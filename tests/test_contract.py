@@ -138,7 +138,8 @@ def test_model_contract(model, cli, tmp_path, tiny_mvtec, tiny_video, monkeypatc
 # fitted post-processing: every term, both standardisations, video clip reduction
 FITTED = [
     ("mmae", {"map_terms": "model+feature+gaussian+knn", "standardize": "position",
-              "feature_fit": "position", "knn_bank": 64}),
+              "feature_fit": "position", "knn_bank": 64, "feature_scales": 2,
+              "gaussian_ridge": 0.003}),
     ("ae", {"map_terms": "ssim+gradient+gaussian", "standardize": "pooled"}),
     ("patch_pca", {"map_terms": "model+ssim+gradient", "standardize": "position"}),
     ("mmae3d", {"standardize": "position", "clip_reduce": "topk_mean"}),

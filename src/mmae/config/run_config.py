@@ -71,6 +71,8 @@ class RunConfig:
     feature_fit: str = "pooled"  # the gaussian term: one Gaussian (pooled) or one per position
     knn_bank: int = 4096  # rows of the knn term's memory bank of normal features
     clip_reduce: str = "mean"  # video: mean (MemAE's clip error) | max | topk_mean
+    feature_scales: int = 1  # input scales whose encoder features feed gaussian / knn terms
+    gaussian_ridge: float = 0.01  # gaussian term: covariance + ridge * mean variance * I
     # model keyword arguments (after preset and --set)
     model_args: dict[str, Any] = field(default_factory=dict)
 

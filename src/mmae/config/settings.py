@@ -16,7 +16,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
               "logger"),
     "eval": ("smoothing_sigma", "score_reduce", "score_topk", "threshold_percentile",
              "frame_rule", "clip_error", "fpr_limit", "eval_batch_size", "map_terms",
-             "standardize", "feature_fit", "knn_bank", "clip_reduce"),
+             "standardize", "feature_fit", "knn_bank", "clip_reduce", "feature_scales",
+             "gaussian_ridge"),
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -38,7 +39,7 @@ MAP_TERMS: tuple[str, ...] = ("model", "ssim", "gradient", "feature", "gaussian"
 # Settings that take off / on (YAML reads a bare ``on`` / ``off`` / ``true`` as a boolean).
 _ON_OFF = ("compile", "channels_last")
 _POSITIVE = ("image_size", "epochs", "batch_size", "clip_length", "clip_stride",
-             "test_clip_stride", "eval_batch_size", "knn_bank")
+             "test_clip_stride", "eval_batch_size", "knn_bank", "feature_scales")
 _NON_NEGATIVE = ("lr", "weight_decay", "smoothing_sigma", "grad_clip", "tile_size",
                  "tile_overlap", "save_every", "save_every_s")
 _INTEGER = ("save_every",)
@@ -87,6 +88,8 @@ def coerce(key: str, value: Any, template: Any) -> Any:
         raise ConfigError(f"setting {key}={value!r}: must be an integer >= 0 (0: off)")
     if key in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"setting {key}={value!r}: must be >= 0")
+    if key == "gaussian_ridge" and not value > 0:
+        raise ConfigError(f"setting {key}={value!r}: must be > 0")
     if key == "lr" and value == 0:
         raise ConfigError("setting lr=0: must be > 0")
     if key == "threshold_percentile" and not 0 < value <= 100:

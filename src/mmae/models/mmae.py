@@ -231,9 +231,22 @@ class MMAE(nn.Module):
         reads = [memory(q) for memory, q in zip(self.memories, queries, strict=True)]
         return [r.output for r in reads], [r.attention for r in reads]
 
-    def features(self, x: Tensor) -> list[Tensor]:
-        """Encoder feature maps of ``x`` at the full-resolution scale (``Encoder.features``)."""
-        return self.encoders[0].features(resize(x, self.scale_sizes[0]))
+    def features(self, x: Tensor, scales: int = 1) -> list[Tensor]:
+        """Encoder feature maps of ``x`` (the hook of feature-space scoring).
+
+        The full-resolution encoder's first two blocks (``Encoder.features``); with
+        ``scales > 1`` also the first block of the encoders of the next ``scales - 1`` scales
+        (input resized by ``gamma**i``): the same local structure seen at coarser scales.
+
+        Raises:
+            ValueError: ``scales`` outside ``1..num_scales``.
+        """
+        if not isinstance(scales, int) or not 1 <= scales <= self.num_scales:
+            raise ValueError(f"scales must be in 1..{self.num_scales}, got {scales!r}")
+        out = self.encoders[0].features(resize(x, self.scale_sizes[0]))
+        for enc, size in zip(self.encoders[1:scales], self.scale_sizes[1:scales], strict=True):
+            out.append(enc.features(resize(x, size))[0])
+        return out
 
     def forward(self, x: Tensor) -> ModelOutput:
         """Reconstruct ``x``; in eval mode also the anomaly map and score (model contract)."""

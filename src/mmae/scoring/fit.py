@@ -4,8 +4,8 @@
 :class:`~mmae.scoring.postprocess.PostProcess` what its settings need:
 
 * ``gaussian`` term: the mean of the patch embeddings and the inverse of the Cholesky factor of
-  their covariance (plus 1% of its mean variance on the diagonal), pooled over positions or per
-  position;
+  their covariance (plus ``gaussian_ridge`` times its mean variance on the diagonal), pooled
+  over positions or per position;
 * ``knn`` term: a memory bank of ``knn_bank`` patch embeddings drawn at random (seeded);
 * ``standardize``: per term, the mean and spread of its normal maps, over every pixel
   (``pooled``) or per pixel (``position``; the spread floored at a tenth of the pooled one, so a
@@ -47,7 +47,8 @@ def feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[T
     count = 0
     rows: list[Tensor] = []
     for x in batches:
-        emb = T.embed(model.features(x.to(device))).double()  # (B, D, h, w)
+        feats = T.encoder_features(model, x.to(device), post.feature_scales)
+        emb = T.embed(feats).double()  # (B, D, h, w)
         e = emb.flatten(2).transpose(1, 2)  # (B, P, D)
         if "knn" in post.terms:
             rows.append(e.reshape(-1, e.shape[-1]).float().cpu())
@@ -67,7 +68,7 @@ def feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[T
         cov = s2 / count - mean.unsqueeze(-1) * mean.unsqueeze(-2)
         d = cov.shape[-1]
         eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
-        ridge = 0.01 * cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)
+        ridge = post.gaussian_ridge * cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)
         cov = cov + ridge[..., None, None] * eye
         chol = torch.linalg.cholesky(cov)  # cov = C C^T; W = C^-1 whitens: W^T W = cov^-1
         eye_b = eye.expand_as(chol)

@@ -35,6 +35,8 @@ from mmae.scoring import terms as T
 STANDARDIZE = ("none", "pooled", "position")
 FEATURE_FITS = ("pooled", "position")
 CLIP_REDUCE = ("mean", "max", "topk_mean")
+# fit settings added after the first fitted runs, with the value those runs were fitted with
+FIT_DEFAULTS = {"feature_scales": 1, "gaussian_ridge": 0.01}
 
 
 def gaussian_kernel(sigma: float, truncate: float = 4.0) -> Tensor:
@@ -60,13 +62,18 @@ class PostProcess(nn.Module):
         feature_fit: ``pooled`` | ``position``: one Gaussian for all positions or one each.
         knn_bank: Rows of the ``knn`` memory bank.
         clip_reduce: ``mean`` | ``max`` | ``topk_mean``; video only.
+        feature_scales: Input scales whose encoder features the ``gaussian`` and ``knn`` terms read
+            (up to the model's own number of scales).
+        gaussian_ridge: The ``gaussian`` term's covariance regulariser, a fraction of its mean
+            variance added to the diagonal.
     """
 
     def __init__(self, kind: str = "image", smoothing_sigma: float = 0.0,
                  score_reduce: str = "max", score_topk: float = 0.01,
                  clip_error: str = "squared", map_terms: str = "model",
                  standardize: str = "none", feature_fit: str = "pooled", knn_bank: int = 4096,
-                 clip_reduce: str = "mean") -> None:
+                 clip_reduce: str = "mean", feature_scales: int = 1,
+                 gaussian_ridge: float = 0.01) -> None:
         super().__init__()
         if kind not in ("image", "video"):
             raise ValueError(f"kind must be image or video, got {kind!r}")
@@ -84,6 +91,11 @@ class PostProcess(nn.Module):
             raise ValueError(f"map_terms={map_terms!r}: video models use map_terms=model")
         if int(knn_bank) < 1:
             raise ValueError(f"knn_bank must be a positive integer, got {knn_bank!r}")
+        if isinstance(feature_scales, bool) or int(feature_scales) != feature_scales \
+                or feature_scales < 1:
+            raise ValueError(f"feature_scales must be a positive integer, got {feature_scales!r}")
+        if not float(gaussian_ridge) > 0:
+            raise ValueError(f"gaussian_ridge must be > 0, got {gaussian_ridge!r}")
         self.kind = kind
         self.sigma = float(smoothing_sigma)
         self.score_reduce = score_reduce
@@ -93,6 +105,8 @@ class PostProcess(nn.Module):
         self.feature_fit = feature_fit
         self.knn_bank = int(knn_bank)
         self.clip_reduce = clip_reduce
+        self.feature_scales = int(feature_scales)
+        self.gaussian_ridge = float(gaussian_ridge)
         kernel = gaussian_kernel(self.sigma) if self.sigma > 0 else torch.ones(1)
         self.register_buffer("kernel", kernel, persistent=False)
         self.fitted_keys: tuple[str, ...] = ()
@@ -102,7 +116,7 @@ class PostProcess(nn.Module):
         """The post-processing a run's config describes (unfitted)."""
         return cls(cfg.kind, cfg.smoothing_sigma, cfg.score_reduce, cfg.score_topk,
                    cfg.clip_error, cfg.map_terms, cfg.standardize, cfg.feature_fit,
-                   cfg.knn_bank, cfg.clip_reduce)
+                   cfg.knn_bank, cfg.clip_reduce, cfg.feature_scales, cfg.gaussian_ridge)
 
     # --- fitted statistics -------------------------------------------------------------------
     @property
@@ -119,7 +133,8 @@ class PostProcess(nn.Module):
         """The settings the fitted statistics depend on (saved with them)."""
         return {"map_terms": "+".join(self.terms), "standardize": self.standardize,
                 "feature_fit": self.feature_fit, "knn_bank": self.knn_bank,
-                "clip_error": self.clip_error}
+                "clip_error": self.clip_error, "feature_scales": self.feature_scales,
+                "gaussian_ridge": self.gaussian_ridge}
 
     def load_fitted(self, state: dict[str, Tensor]) -> None:
         """Install fitted statistics (name -> tensor) as buffers (ONNX constants)."""
@@ -181,7 +196,7 @@ class PostProcess(nn.Module):
                                out.recon, out.anomaly_map)
         normal = [t for t in self.terms if t in T.NORMAL_TERMS]
         if normal:
-            emb = T.embed(model.features(x))
+            emb = T.embed(T.encoder_features(model, x, self.feature_scales))
             size = tuple(x.shape[-2:])
             for t in normal:
                 if t == "gaussian":

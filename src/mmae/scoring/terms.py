@@ -15,12 +15,14 @@ images when training ends (:mod:`mmae.scoring.fit`):
 
 * ``gaussian`` - the Mahalanobis distance to a Gaussian of normal features, one for every
   position or one pooled over positions (``feature_fit``), as PaDiM does with pretrained
-  features;
+  features; its covariance is regularised by ``gaussian_ridge`` times its mean variance on the
+  diagonal;
 * ``knn`` - the distance to the nearest normal feature in a memory bank of normal patch
   features (a random subsample of ``knn_bank`` of them), as PatchCore does.
 
-Feature embeddings: each feature map is averaged over 3x3 neighbourhoods, resized to the
-first map's grid (bilinear) and the maps are concatenated along channels.
+Feature embeddings: the encoder features of ``feature_scales`` input scales
+(:func:`encoder_features`); each feature map is averaged over 3x3 neighbourhoods, resized to
+the first map's grid (bilinear) and the maps are concatenated along channels.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ def parse_terms(text: str) -> tuple[str, ...]:
 def has_features(model: torch.nn.Module) -> bool:
     """Whether the model exposes encoder features (a ``features(x) -> list[Tensor]`` method)."""
     return callable(getattr(model, "features", None))
+
+
+def feature_scales_of(model: torch.nn.Module) -> int:
+    """How many input scales ``model.features`` can draw on (``num_scales``; 1 otherwise)."""
+    n = getattr(model, "num_scales", 1)
+    return n if isinstance(n, int) and n >= 1 else 1
+
+
+def encoder_features(model: torch.nn.Module, x: Tensor, scales: int = 1) -> list[Tensor]:
+    """``model.features(x)``, from up to ``scales`` input scales (fewer if the model has fewer).
+
+    One scale: the first two conv blocks of the full-resolution encoder. Each further scale of
+    a multi-scale model (``mmae``) adds the first block of that scale's encoder.
+    """
+    scales = min(int(scales), feature_scales_of(model))
+    return model.features(x) if scales == 1 else model.features(x, scales=scales)
 
 
 def _upsample(maps: Tensor, size: tuple[int, ...]) -> Tensor:

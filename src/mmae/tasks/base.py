@@ -19,7 +19,7 @@ from mmae.device import eval_mode
 from mmae.errors import ConfigError
 from mmae.runs.run import Run
 from mmae.scoring.fit import check_model, fit_postprocess
-from mmae.scoring.postprocess import PostProcess
+from mmae.scoring.postprocess import FIT_DEFAULTS, PostProcess
 from mmae.scoring.thresholds import DEFAULT_RULE, normal_threshold
 
 INPUT_KEYS = ("image", "clip")
@@ -81,7 +81,8 @@ class Task(ABC):
         if post.needs_fit:
             rec = self.post_record
             want = post.fit_settings()
-            if rec is None or rec.get("settings") != want:
+            # records written before a setting existed were fitted with its default
+            if rec is None or {**FIT_DEFAULTS, **rec.get("settings", {})} != want:
                 have = "none" if rec is None else ", ".join(
                     f"{k}={v}" for k, v in rec.get("settings", {}).items())
                 raise ConfigError(
