@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import convolve
 from scipy.spatial.distance import mahalanobis
+from test_postprocess_terms import _model  # a tiny mmae with two scales
 
 from mmae import create_model
 from mmae.config import resolve_config
@@ -16,14 +17,6 @@ from mmae.scoring import terms as T
 from mmae.scoring.fit import fit_postprocess
 from mmae.scoring.postprocess import PostProcess
 from mmae.tasks import get_task
-
-TINY = dict(in_channels=3, image_size=32, widths=[4, 8, 8, 8], latent_dim=8, memory_size=6,
-            num_scales=2, latent="hybrid")
-
-
-def _model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return create_model("mmae", **TINY).eval()
 
 
 def test_features_at_two_scales_add_the_second_encoders_first_block() -> None:
