@@ -37,6 +37,12 @@ from mmae.scoring.postprocess import PostProcess
 from mmae.scoring.thresholds import normal_threshold
 from mmae.tasks import batch_input, get_task
 
+
+def _gp(**settings: Any) -> dict[str, Any]:
+    """A candidate of the per-position ``gaussian`` term with further ``settings``."""
+    return {"map_terms": "gaussian", "feature_fit": "position", **settings}
+
+
 # name -> evaluation settings (others: the run's own)
 IMAGE_CANDIDATES: dict[str, dict[str, Any]] = {
     "base": {},
@@ -46,41 +52,27 @@ IMAGE_CANDIDATES: dict[str, dict[str, Any]] = {
                                      "standardize": "position"},
     "feature": {"map_terms": "feature"},
     "gaussian": {"map_terms": "gaussian"},
-    "gaussian[position]": {"map_terms": "gaussian", "feature_fit": "position"},
-    "gaussian[position]|topk": {"map_terms": "gaussian", "feature_fit": "position",
-                                "score_reduce": "topk_mean"},
-    "gaussian[position]|s2": {"map_terms": "gaussian", "feature_fit": "position",
-                              "smoothing_sigma": 2.0},
-    "gaussian[position]|s4": {"map_terms": "gaussian", "feature_fit": "position",
-                              "smoothing_sigma": 4.0},
-    "gaussian[position]|topk|s2": {"map_terms": "gaussian", "feature_fit": "position",
-                                   "score_reduce": "topk_mean", "smoothing_sigma": 2.0},
-    "model+gaussian[position]|pooled": {"map_terms": "model+gaussian",
-                                        "feature_fit": "position", "standardize": "pooled"},
-    "ssim+gradient+gaussian[position]|pooled": {"map_terms": "ssim+gradient+gaussian",
-                                                "feature_fit": "position",
-                                                "standardize": "pooled"},
-    "model+ssim+gradient+gaussian[position]|pooled": {
-        "map_terms": "model+ssim+gradient+gaussian", "feature_fit": "position",
-        "standardize": "pooled"},
-    "gaussian[position]|s0": {"map_terms": "gaussian", "feature_fit": "position",
-                              "smoothing_sigma": 0.0},
-    "gaussian[position]|s0.5": {"map_terms": "gaussian", "feature_fit": "position",
-                                "smoothing_sigma": 0.5},
-    "gaussian[position]|topk5%": {"map_terms": "gaussian", "feature_fit": "position",
-                                  "score_reduce": "topk_mean", "score_topk": 0.05},
+    "gaussian[position]": _gp(),
+    "gaussian[position]|topk": _gp(score_reduce="topk_mean"),
+    "gaussian[position]|s2": _gp(smoothing_sigma=2.0),
+    "gaussian[position]|s4": _gp(smoothing_sigma=4.0),
+    "gaussian[position]|topk|s2": _gp(score_reduce="topk_mean", smoothing_sigma=2.0),
+    "model+gaussian[position]|pooled": _gp(map_terms="model+gaussian", standardize="pooled"),
+    "ssim+gradient+gaussian[position]|pooled": _gp(map_terms="ssim+gradient+gaussian",
+                                                   standardize="pooled"),
+    "model+ssim+gradient+gaussian[position]|pooled": _gp(
+        map_terms="model+ssim+gradient+gaussian", standardize="pooled"),
+    "gaussian[position]|s0": _gp(smoothing_sigma=0.0),
+    "gaussian[position]|s0.5": _gp(smoothing_sigma=0.5),
+    "gaussian[position]|topk5%": _gp(score_reduce="topk_mean", score_topk=0.05),
     "knn": {"map_terms": "knn", "knn_bank": 2048},
     "knn[16k]": {"map_terms": "knn", "knn_bank": 16384},
-    "gaussian[position]+knn|pooled": {"map_terms": "gaussian+knn", "feature_fit": "position",
-                                      "knn_bank": 2048, "standardize": "pooled"},
-    "gaussian[position]|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
-                                  "gaussian_ridge": 0.003},
-    "gaussian[position]|x2": {"map_terms": "gaussian", "feature_fit": "position",
-                                    "feature_scales": 2},
-    "gaussian[position]|x2|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
-                                           "feature_scales": 2, "gaussian_ridge": 0.003},
-    "gaussian[position]|x3|r0.003": {"map_terms": "gaussian", "feature_fit": "position",
-                                           "feature_scales": 3, "gaussian_ridge": 0.003},
+    "gaussian[position]+knn|pooled": _gp(map_terms="gaussian+knn", knn_bank=2048,
+                                         standardize="pooled"),
+    "gaussian[position]|r0.003": _gp(gaussian_ridge=0.003),
+    "gaussian[position]|x2": _gp(feature_scales=2),
+    "gaussian[position]|x2|r0.003": _gp(feature_scales=2, gaussian_ridge=0.003),
+    "gaussian[position]|x3|r0.003": _gp(feature_scales=3, gaussian_ridge=0.003),
 }
 # terms every image candidate needs; the knn term (slower) is cached, once per bank size, only
 # when a candidate asks for it
@@ -105,6 +97,11 @@ def _gauss_key(feature_fit: str, scales: int, ridge: float) -> str:
     return key if (scales, ridge) == (1, 0.01) else f"{key}[s{scales},r{ridge:g}]"
 
 
+def _terms_key(post: PostProcess) -> str:
+    """Cache key of ``post``'s ``gaussian`` term."""
+    return _gauss_key(post.feature_fit, post.feature_scales, post.gaussian_ridge)
+
+
 def _gauss_specs(cands: list[dict[str, Any]]) -> set[tuple[str, int, float]]:
     """The (feature_fit, feature_scales, gaussian_ridge) of the ``gaussian`` candidates."""
     return {(c.get("feature_fit", "pooled"), int(c.get("feature_scales", 1)),
@@ -127,20 +124,18 @@ def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = (),
     test = task.open("test", data, progress=False)
     feats = T.has_features(model)
     terms = CACHED if feats else "model+ssim+gradient"
-    pooled = PostProcess(map_terms=terms)
-    positional = PostProcess(map_terms="gaussian", feature_fit="position")
+    pooled = PostProcess(map_terms=terms)  # its gaussian term: the pooled default
     near = {n: PostProcess(map_terms="knn", knn_bank=n) for n in (knn_banks if feats else ())}
+    specs = {("position", 1, 0.01), *gauss} - {("pooled", 1, 0.01)} if feats else set()
     extra = {_gauss_key(*g): PostProcess(map_terms="gaussian", feature_fit=g[0],
                                          feature_scales=g[1], gaussian_ridge=g[2])
-             for g in (gauss if feats else ())}
-    extra = {k: v for k, v in extra.items() if k not in ("gaussian", "gaussian[position]")}
+             for g in specs}
     out: dict[str, Any] = {"cfg": cfg, "features": feats, "scales": T.feature_scales_of(model)}
     with torch.no_grad():
         if feats:
             def batches():
                 return (batch_input(b) for b in _loader(train_part, cfg.eval_batch_size))
             pooled.load_fitted(feature_stats(pooled, model, batches(), dev, cfg.seed))
-            positional.load_fitted(feature_stats(positional, model, batches(), dev, cfg.seed))
             for post in (*near.values(), *extra.values()):
                 post.load_fitted(feature_stats(post, model, batches(), dev, cfg.seed))
         for split, ds in (("train", train_part), ("val", val_part), ("test", test)):
@@ -149,8 +144,6 @@ def _cache(run: Run, data: Path | None, knn_banks: tuple[int, ...] = (),
                 x = batch_input(b).to(dev)
                 o = model(x)
                 maps = pooled.term_maps(model, x, o)
-                if feats:
-                    maps["gaussian[position]"] = positional.term_maps(model, x, o)["gaussian"]
                 for n, post in near.items():
                     maps[f"knn[{n}]"] = post.term_maps(model, x, o)["knn"]
                 for k, post in extra.items():
@@ -171,10 +164,6 @@ def _post(cfg: Any, cand: dict[str, Any]) -> PostProcess:
 def _terms(cache: dict[str, Any], split: str, post: PostProcess) -> dict[str, torch.Tensor]:
     key = {"gaussian": _terms_key(post), "knn": f"knn[{post.knn_bank}]"}
     return {t: torch.from_numpy(cache[split][key.get(t, t)]) for t in post.terms}
-
-
-def _terms_key(post: PostProcess) -> str:
-    return _gauss_key(post.feature_fit, post.feature_scales, post.gaussian_ridge)
 
 
 def score_image(cache: dict[str, Any], cand: dict[str, Any]) -> dict[str, Any] | None:

@@ -47,8 +47,7 @@ def feature_stats(post: PostProcess, model: torch.nn.Module, batches: Iterable[T
     count = 0
     rows: list[Tensor] = []
     for x in batches:
-        feats = T.encoder_features(model, x.to(device), post.feature_scales)
-        emb = T.embed(feats).double()  # (B, D, h, w)
+        emb = post.embedding(model, x.to(device)).double()  # (B, D, h, w)
         e = emb.flatten(2).transpose(1, 2)  # (B, P, D)
         if "knn" in post.terms:
             rows.append(e.reshape(-1, e.shape[-1]).float().cpu())

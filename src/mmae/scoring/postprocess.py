@@ -190,13 +190,17 @@ class PostProcess(nn.Module):
             return maps
         return (maps - self._fitted(f"mean_{name}")) / self._fitted(f"scale_{name}")
 
+    def embedding(self, model: nn.Module, x: Tensor) -> Tensor:
+        """Patch embeddings ``(B, D, h, w)`` of ``x`` from ``feature_scales`` input scales."""
+        return T.embed(T.encoder_features(model, x, self.feature_scales))
+
     def term_maps(self, model: nn.Module, x: Tensor, out: Any) -> dict[str, Tensor]:
         """The raw (unstandardised) maps ``(B, H, W)`` of every term, from the model's output."""
         maps = T.residual_maps(tuple(t for t in self.terms if t in T.RESIDUAL_TERMS), model, x,
                                out.recon, out.anomaly_map)
         normal = [t for t in self.terms if t in T.NORMAL_TERMS]
         if normal:
-            emb = T.embed(T.encoder_features(model, x, self.feature_scales))
+            emb = self.embedding(model, x)
             size = tuple(x.shape[-2:])
             for t in normal:
                 if t == "gaussian":
